@@ -1,0 +1,131 @@
+"""Fixtures shared by the whole suite: personas, the Keap sandbox, and services.
+
+Services that run on this machine are used for real. When one is missing the test is skipped with a
+reason that starts with "missing service"; with REQUIRE_SERVICES=1 (as in CI) it fails instead.
+"""
+
+import os
+
+import pytest
+import requests
+from django.test import Client
+
+from tests.factories import PASSWORD, ConnectionFactory, UserFactory
+
+
+def missing_service(name: str) -> None:
+    """Skip (or, in CI, fail) a test that needs a service this machine does not have."""
+    message = f"missing service: {name}"
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(email="owner@example.com")
+
+
+@pytest.fixture
+def other_customer(db):
+    return UserFactory(email="other@example.com")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+def _client_for(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    return _client_for(owner)
+
+
+@pytest.fixture
+def other_client(other_customer) -> Client:
+    return _client_for(other_customer)
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    return _client_for(staff)
+
+
+@pytest.fixture
+def anon_client() -> Client:
+    return Client()
+
+
+@pytest.fixture
+def connection(owner):
+    return ConnectionFactory(owner=owner, app_name="ab123", business_name="Acme Bakery")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test starts with an empty cache (allauth's rate limits live there)."""
+    from django.core.cache import cache
+
+    if not os.environ.get("REDIS_URL"):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """One Keap sandbox process for the whole session, over real HTTP."""
+    from tests.sandbox.server import run_sandbox
+
+    with run_sandbox(tmp_path_factory.mktemp("keap-sandbox")) as server:
+        yield server
+
+
+@pytest.fixture
+def issue_tokens(sandbox):
+    """Return a function that runs the whole consent + code exchange and returns Keap's JSON."""
+
+    def issue(*, app: str = "ab123", email: str = "alex@sandbox.keap.test") -> dict:
+        params = sandbox.consent(sandbox.authorize_url(state="s"), email=email, app=app)
+        response = requests.post(
+            f"{sandbox.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": sandbox.redirect_uris[0],
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+            },
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return issue
+
+
+@pytest.fixture
+def keap(sandbox, settings):
+    """Point Onramp at the sandbox, as a fresh developer app would be configured for it."""
+    settings.KEAP_CLIENT_ID = sandbox.client_id
+    settings.KEAP_CLIENT_SECRET = sandbox.client_secret
+    settings.KEAP_AUTHORIZE_URL = f"{sandbox.url}/app/oauth/authorize"
+    settings.KEAP_TOKEN_URL = f"{sandbox.url}/token"
+    settings.KEAP_API_URL = f"{sandbox.url}/crm"
+    settings.KEAP_REDIRECT_URI = "http://testserver/connections/keap/callback"
+    sandbox.set_redirect_uris([settings.KEAP_REDIRECT_URI])
+    sandbox.reset_stats()
+    return sandbox

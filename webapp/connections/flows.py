@@ -1,0 +1,154 @@
+"""Connecting and disconnecting Keap accounts: the workflows behind the connection views."""
+
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from django.db import transaction
+from django.http import QueryDict
+from django.utils import timezone
+
+from webapp.accounts.models import User
+from webapp.connections.models import ConnectionEvent, KeapConnection
+from webapp.keap import client, oauth
+from webapp.keap.errors import KeapError, KeapTokenError
+
+log = logging.getLogger(__name__)
+
+# Where pending authorizations wait in the browser's session, keyed by state.
+PENDING_KEY = "keap_oauth_pending"
+PENDING_LIFETIME_SECONDS = 15 * 60
+# A few tabs may be connecting at once; more than this and the oldest is forgotten.
+PENDING_MAX = 5
+# Generous bounds for what Keap sends back; anything longer is not Keap's.
+MAX_PARAM_LENGTH = {"state": 256, "code": 2048, "error": 100, "scope": 512}
+
+
+class ConnectError(Exception):
+    """The callback cannot complete. The message is safe to show the customer."""
+
+    status = 400
+
+
+class ConnectDenied(ConnectError):
+    """The customer chose Deny on Keap's consent page."""
+
+
+def begin_connect(*, session: MutableMapping[str, Any]) -> str:
+    """Start the authorization-code flow: remember state and verifier, return Keap's authorize URL."""
+    request = oauth.start_authorization()
+    now = time.time()
+    pending = {
+        state: entry
+        for state, entry in session.get(PENDING_KEY, {}).items()
+        if now - entry["created"] < PENDING_LIFETIME_SECONDS
+    }
+    pending[request.state] = {"verifier": request.code_verifier, "created": now}
+    newest = sorted(pending.items(), key=lambda item: item[1]["created"])[-PENDING_MAX:]
+    session[PENDING_KEY] = dict(newest)
+    return request.url
+
+
+def _claim_pending(session: MutableMapping[str, Any], state: str) -> str | None:
+    """Take the verifier for this state out of the session. Each state works once."""
+    pending = dict(session.get(PENDING_KEY, {}))
+    entry = pending.pop(state, None) if state else None
+    session[PENDING_KEY] = pending
+    if entry is None or time.time() - entry["created"] >= PENDING_LIFETIME_SECONDS:
+        return None
+    return entry["verifier"]
+
+
+def _single(params: QueryDict, name: str) -> str:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise ConnectError(f"Keap's answer has more than one “{name}”; it was not accepted.")
+    value = values[0] if values else ""
+    if len(value) > MAX_PARAM_LENGTH[name]:
+        raise ConnectError(f"Keap's answer has an over-long “{name}”; it was not accepted.")
+    return value
+
+
+def complete_connect(
+    *, user: User, session: MutableMapping[str, Any], params: QueryDict
+) -> KeapConnection:
+    """Finish the flow at the callback: check everything, exchange the code, store the connection."""
+    state = _single(params, "state")
+    verifier = _claim_pending(session, state)
+    if verifier is None:
+        raise ConnectError(
+            "This connection attempt was not started from this browser, was already used, or has "
+            "expired. Nothing was connected."
+        )
+    error = _single(params, "error")
+    if error == "access_denied":
+        raise ConnectDenied("You chose not to allow Onramp to access your Keap account.")
+    if error:
+        raise ConnectError(f"Keap did not grant access ({error}). Nothing was connected.")
+    code = _single(params, "code")
+    if not code:
+        raise ConnectError("Keap's answer has no authorization code. Nothing was connected.")
+
+    try:
+        tokens = oauth.exchange_code(code=code, code_verifier=verifier)
+        userinfo = client.get_userinfo(tokens.access_token)
+        profile = client.get_account_profile(tokens.access_token)
+        app_name = tokens.app_name
+    except KeapTokenError:
+        raise ConnectError(
+            "Keap did not accept the authorization (it may have expired). Please try again."
+        ) from None
+    except KeapError as exc:
+        log.warning("Connecting a Keap account failed: %s", exc)
+        raise ConnectError(
+            "Keap could not be reached to finish connecting. Please try again."
+        ) from None
+
+    with transaction.atomic():
+        connection, created = KeapConnection.objects.select_for_update().get_or_create(
+            owner=user, app_name=app_name
+        )
+        reconnected = not created
+        connection.business_name = profile.name
+        connection.scope = tokens.scope
+        connection.keap_user_email = userinfo.email
+        connection.keap_user_id = str(userinfo.global_user_id or userinfo.sub)
+        connection.status = KeapConnection.Status.ACTIVE
+        connection.connected_at = timezone.now()
+        connection.disconnected_at = None
+        connection.store_tokens(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_at=tokens.expires_at,
+        )
+        connection.save()
+        ConnectionEvent.objects.create(
+            connection=connection,
+            kind=ConnectionEvent.Kind.RECONNECTED
+            if reconnected
+            else ConnectionEvent.Kind.CONNECTED,
+            actor=user,
+            detail=f"Keap user {userinfo.email}" if userinfo.email else "",
+        )
+    log.info(
+        "Connection %s to Keap app %s %s",
+        connection.pk,
+        app_name,
+        "reconnected" if reconnected else "created",
+    )
+    return connection
+
+
+def disconnect(*, connection: KeapConnection, actor: User | None) -> None:
+    """Delete the tokens at once and mark the connection disconnected. Keap has no revoke endpoint."""
+    with transaction.atomic():
+        locked = KeapConnection.objects.select_for_update().get(pk=connection.pk)
+        locked.forget_tokens()
+        locked.status = KeapConnection.Status.DISCONNECTED
+        locked.disconnected_at = timezone.now()
+        locked.save()
+        ConnectionEvent.objects.create(
+            connection=locked, kind=ConnectionEvent.Kind.DISCONNECTED, actor=actor
+        )
+    connection.refresh_from_db()

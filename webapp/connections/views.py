@@ -1,0 +1,76 @@
+"""The customer's connection pages: dashboard, connect, callback, detail, disconnect."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from webapp.connections import flows
+from webapp.connections.models import KeapConnection
+from webapp.keap.errors import KeapError
+
+
+def _get_connection_for_user(request: HttpRequest, pk: int) -> KeapConnection:
+    """The connection if it belongs to the signed-in customer; 404 for anyone else's."""
+    return get_object_or_404(KeapConnection.objects.owned_by(request.user), pk=pk)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """List the customer's Keap connections."""
+    connections = KeapConnection.objects.owned_by(request.user)
+    return render(request, "connections/dashboard.html", {"connections": connections})
+
+
+@require_POST
+@login_required
+def connect_start(request: HttpRequest) -> HttpResponse:
+    """Send the browser to Keap's consent page with a session-bound state."""
+    try:
+        url = flows.begin_connect(session=request.session)
+    except KeapError:
+        messages.error(request, "Keap could not be reached. Please try again in a moment.")
+        return redirect("connections:dashboard")
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+@login_required
+def connect_callback(request: HttpRequest) -> HttpResponse:
+    """Keap's redirect back: finish connecting, or explain why not."""
+    try:
+        connection = flows.complete_connect(
+            user=request.user, session=request.session, params=request.GET
+        )
+    except flows.ConnectError as exc:
+        context = {"message": str(exc), "denied": isinstance(exc, flows.ConnectDenied)}
+        return render(request, "connections/callback_error.html", context, status=exc.status)
+    messages.success(
+        request, f"Connected Keap app {connection.app_name} ({connection.business_name})."
+    )
+    return redirect("connections:detail", pk=connection.pk)
+
+
+@require_GET
+@login_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One connection: its status, tokens' expiry (never the tokens) and history."""
+    connection = _get_connection_for_user(request, pk)
+    events = connection.events.select_related("actor")[:20]
+    return render(request, "connections/detail.html", {"connection": connection, "events": events})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for confirmation, then delete the tokens and mark the connection disconnected."""
+    connection = _get_connection_for_user(request, pk)
+    if request.method == "GET":
+        return render(request, "connections/disconnect.html", {"connection": connection})
+    flows.disconnect(connection=connection, actor=request.user)
+    messages.success(
+        request, f"Disconnected Keap app {connection.app_name}. Its tokens are deleted."
+    )
+    return redirect("connections:dashboard")

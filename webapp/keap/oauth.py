@@ -1,0 +1,122 @@
+"""Keap's OAuth 2.0 authorization-code flow, through requests-oauthlib.
+
+Keap treats integrations as confidential clients: the code exchange sends client_id and client_secret
+in the form body and no Authorization header (API.md 1.3). PKCE is not documented by Keap; Onramp sends
+an S256 challenge and the verifier anyway, which Keap ignores and which protects the code if it leaks.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import requests
+from django.conf import settings
+from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
+from requests_oauthlib import OAuth2Session
+
+from webapp.keap.errors import KeapProtocolError, KeapTokenError, KeapUnavailable
+
+log = logging.getLogger(__name__)
+
+SCOPE = "full"
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """Where to send the browser, and what to remember in its session until the callback."""
+
+    url: str
+    state: str = field(repr=False)
+    code_verifier: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The pair Keap issued. The repr shows no secret."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: datetime
+    scope: str
+
+    @property
+    def app_name(self) -> str:
+        """The Keap app the grant is for: `full|ab123.infusionsoft.com` gives `ab123`."""
+        return app_name_from_scope(self.scope)
+
+
+def app_name_from_scope(scope: str) -> str:
+    """Read the tenant's app name from Keap's `full|<app>.infusionsoft.com` scope."""
+    _, _, host = scope.partition("|")
+    if not host:
+        raise KeapProtocolError("Keap's scope does not name a Keap app.")
+    return host.removesuffix(".infusionsoft.com")
+
+
+def start_authorization() -> AuthorizationRequest:
+    """Build the authorize URL with a fresh state and a PKCE S256 challenge."""
+    client = WebApplicationClient(settings.KEAP_CLIENT_ID)
+    verifier = client.create_code_verifier(length=64)
+    challenge = client.create_code_challenge(verifier, code_challenge_method="S256")
+    session = OAuth2Session(
+        settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI, scope=[SCOPE]
+    )
+    url, state = session.authorization_url(
+        settings.KEAP_AUTHORIZE_URL, code_challenge=challenge, code_challenge_method="S256"
+    )
+    return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+
+
+def exchange_code(*, code: str, code_verifier: str) -> TokenSet:
+    """Trade an authorization code for Keap's token pair."""
+    # No scope on this session: Keap answers `full|<app>.infusionsoft.com`, which oauthlib would
+    # otherwise report as a changed scope and refuse.
+    session = OAuth2Session(settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI)
+    session.register_compliance_hook("access_token_response", _raise_for_server_error)
+    try:
+        token = session.fetch_token(
+            settings.KEAP_TOKEN_URL,
+            code=code,
+            client_secret=settings.KEAP_CLIENT_SECRET,
+            include_client_id=True,
+            code_verifier=code_verifier,
+            timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
+        )
+    except OAuth2Error as exc:
+        status = exc.status_code or 400
+        log.warning("Keap refused the authorization code: %s (HTTP %s)", exc.error, status)
+        raise KeapTokenError(
+            f"Keap refused the authorization code ({exc.error}).", status=status, error=exc.error
+        ) from None
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        raise KeapUnavailable(
+            f"Keap's token endpoint did not answer: {type(exc).__name__}"
+        ) from None
+    except ValueError:
+        raise KeapProtocolError(
+            "Keap's token endpoint answered with something unreadable."
+        ) from None
+    return _token_set(token)
+
+
+def _raise_for_server_error(response: requests.Response) -> requests.Response:
+    # oauthlib reads any body as a token response; a 5xx page is Keap being down, not a refusal.
+    if response.status_code >= 500:
+        raise KeapUnavailable(f"Keap's token endpoint answered HTTP {response.status_code}.")
+    return response
+
+
+def _token_set(token: dict) -> TokenSet:
+    try:
+        expires_in = int(token["expires_in"])
+        scope = token.get("scope") or ""
+        if isinstance(scope, list):
+            scope = " ".join(scope)
+        return TokenSet(
+            access_token=str(token["access_token"]),
+            refresh_token=str(token.get("refresh_token") or ""),
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+            scope=scope,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise KeapProtocolError("Keap's token response is missing a field.") from None

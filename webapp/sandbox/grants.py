@@ -1,0 +1,170 @@
+"""Codes and tokens: issuing, exchanging, rotating and checking them.
+
+Workflow functions used by the OAuth views and the gateway. Every secret is handed out once and
+stored only as its digest.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from webapp.sandbox import clock
+from webapp.sandbox.credentials import digest, new_secret
+from webapp.sandbox.models import (
+    AccessToken,
+    AuthorizationCode,
+    DeveloperApp,
+    Grant,
+    KeapUser,
+    Tenant,
+)
+
+
+class TokenError(Exception):
+    """A refusal from the token endpoint, carrying Keap's `error` and `error_description`."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+INVALID_CODE = ("invalid_grant", "Invalid authorization code")
+# The current gateway's wording for a reused, rotated or expired refresh token (API.md 1.7).
+INVALID_REFRESH = ("invalid_request", "Invalid Refresh Token")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scope: str
+
+
+def issue_code(
+    *,
+    developer_app: DeveloperApp,
+    tenant: Tenant,
+    keap_user: KeapUser,
+    redirect_uri: str,
+    code_challenge: str = "",
+    code_challenge_method: str = "",
+) -> str:
+    """Create a single-use authorization code and return it (only its digest is kept)."""
+    code = new_secret(24)
+    now = clock.now()
+    AuthorizationCode.objects.create(
+        code_digest=digest(code),
+        developer_app=developer_app,
+        tenant=tenant,
+        keap_user=keap_user,
+        redirect_uri=redirect_uri,
+        code_challenge=code_challenge[:200],
+        code_challenge_method=code_challenge_method[:10],
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SANDBOX_CODE_SECONDS),
+    )
+    return code
+
+
+def exchange_code(*, developer_app: DeveloperApp, code: str, redirect_uri: str) -> TokenPair:
+    """Trade an authorization code for a token pair; raise TokenError when it can't be used."""
+    now = clock.now()
+    replayed = None
+    with transaction.atomic():
+        row = (
+            AuthorizationCode.objects.select_related("tenant")
+            .filter(code_digest=digest(code), developer_app=developer_app)
+            .first()
+        )
+        if row is not None and row.used_at is not None:
+            replayed = row
+        elif row is not None and row.expires_at > now and row.redirect_uri == redirect_uri:
+            # The conditional update is the claim: of two concurrent exchanges only one wins.
+            if AuthorizationCode.objects.filter(pk=row.pk, used_at__isnull=True).update(
+                used_at=now
+            ):
+                grant, _ = Grant.objects.get_or_create(
+                    developer_app=developer_app,
+                    tenant=row.tenant,
+                    keap_user_id=row.keap_user_id,
+                    defaults={"created_at": now, "updated_at": now},
+                )
+                grant.tenant = row.tenant
+                return _issue(grant=grant, origin_code=row, now=now)
+            replayed = row
+        if replayed is not None:
+            # RFC 6749 4.1.2: a code used twice may have leaked; revoke what it produced.
+            _revoke_descendants(replayed)
+    raise TokenError(*INVALID_CODE)
+
+
+def refresh(*, developer_app: DeveloperApp, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token: a new pair is issued and the presented token dies at once."""
+    now = clock.now()
+    old = digest(refresh_token)
+    with transaction.atomic():
+        grant = (
+            Grant.objects.select_related("tenant")
+            .filter(
+                refresh_token_digest=old,
+                developer_app=developer_app,
+                refresh_expires_at__gt=now,
+            )
+            .first()
+        )
+        if grant is None:
+            raise TokenError(*INVALID_REFRESH)
+        return _issue(grant=grant, origin_code=grant.origin_code, now=now, expected_refresh=old)
+
+
+def _issue(*, grant: Grant, origin_code, now, expected_refresh: str | None = None) -> TokenPair:
+    access_token, refresh_token = new_secret(), new_secret()
+    rows = Grant.objects.filter(pk=grant.pk)
+    if expected_refresh is not None:
+        # Compare-and-swap on the old digest: two refreshes racing with one token get one pair.
+        rows = rows.filter(refresh_token_digest=expected_refresh)
+    updated = rows.update(
+        refresh_token_digest=digest(refresh_token),
+        refresh_expires_at=now + timedelta(seconds=settings.SANDBOX_REFRESH_TOKEN_SECONDS),
+        origin_code=origin_code,
+        revoked_at=None,
+        updated_at=now,
+    )
+    if not updated:
+        raise TokenError(*INVALID_REFRESH)
+    AccessToken.objects.create(
+        token_digest=digest(access_token),
+        grant=grant,
+        origin_code=origin_code,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.SANDBOX_ACCESS_TOKEN_SECONDS),
+    )
+    return TokenPair(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=settings.SANDBOX_ACCESS_TOKEN_SECONDS,
+        scope=grant.tenant.scope,
+    )
+
+
+def _revoke_descendants(code: AuthorizationCode) -> None:
+    AccessToken.objects.filter(origin_code=code).delete()
+    Grant.objects.filter(origin_code=code).update(
+        refresh_token_digest=None, refresh_expires_at=None, revoked_at=clock.now()
+    )
+
+
+def find_access_token(token: str) -> AccessToken | None:
+    """Return the live access token with this value, with its grant, tenant, user and app."""
+    return (
+        AccessToken.objects.select_related(
+            "grant__tenant", "grant__keap_user", "grant__developer_app"
+        )
+        .filter(token_digest=digest(token), expires_at__gt=clock.now())
+        .first()
+    )

@@ -1,0 +1,15 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+
+# Staff sign in through allauth too, so its rate limits and (later) MFA cover the admin.
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+admin.site.site_header = "Onramp administration"
+
+urlpatterns = [
+    path("", include("webapp.pages.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("connections/", include("webapp.connections.urls")),
+    path("admin/", admin.site.urls),
+]
