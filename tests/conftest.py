@@ -129,3 +129,49 @@ def keap(sandbox, settings):
     sandbox.set_redirect_uris([settings.KEAP_REDIRECT_URI])
     sandbox.reset_stats()
     return sandbox
+
+
+@pytest.fixture
+def connect(keap):
+    """Return a function that connects a Keap app for a signed-in test client, through the sandbox."""
+    from django.urls import reverse
+
+    from webapp.connections.models import KeapConnection
+
+    def _connect(client: Client, app: str = "ab123", email: str = "alex@sandbox.keap.test"):
+        start = client.post(reverse("connections:start"))
+        params = keap.consent(start["Location"], app=app, email=email)
+        response = client.get(reverse("connections:callback"), params)
+        assert response.status_code == 302, response.content.decode()
+        return KeapConnection.objects.get(owner=response.wsgi_request.user, app_name=app)
+
+    return _connect
+
+
+def database_url_for_children() -> str:
+    """A DATABASE_URL that lets a child process use this test session's database."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{config['NAME']}"
+    user = config.get("USER") or ""
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    host = config.get("HOST") or "127.0.0.1"
+    port = config.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{config['NAME']}"
+
+
+def child_env(settings) -> dict[str, str]:
+    """Environment for a child process that acts as another Onramp worker in this test."""
+    return {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DATABASE_URL": database_url_for_children(),
+        "KEAP_CLIENT_ID": settings.KEAP_CLIENT_ID,
+        "KEAP_CLIENT_SECRET": settings.KEAP_CLIENT_SECRET,
+        "KEAP_AUTHORIZE_URL": settings.KEAP_AUTHORIZE_URL,
+        "KEAP_TOKEN_URL": settings.KEAP_TOKEN_URL,
+        "KEAP_API_URL": settings.KEAP_API_URL,
+        "KEAP_REDIRECT_URI": settings.KEAP_REDIRECT_URI,
+        "TOKEN_ENCRYPTION_KEYS": ",".join(settings.TOKEN_ENCRYPTION_KEYS),
+    }

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
-from webapp.keap import client, oauth
+from webapp.keap import oauth
+from webapp.keap.client import KeapClient, StaticToken
 from webapp.keap.errors import KeapError, KeapTokenError
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,9 @@ def complete_connect(
 
     try:
         tokens = oauth.exchange_code(code=code, code_verifier=verifier)
-        userinfo = client.get_userinfo(tokens.access_token)
-        profile = client.get_account_profile(tokens.access_token)
+        keap = KeapClient(tokens=StaticToken(tokens.access_token))
+        userinfo = keap.userinfo()
+        profile = keap.account_profile()
         app_name = tokens.app_name
     except KeapTokenError:
         raise ConnectError(
@@ -110,6 +112,7 @@ def complete_connect(
             owner=user, app_name=app_name
         )
         reconnected = not created
+        recovered = connection.status == KeapConnection.Status.NEEDS_RECONNECT
         connection.business_name = profile.name
         connection.scope = tokens.scope
         connection.keap_user_email = userinfo.email
@@ -129,7 +132,14 @@ def complete_connect(
             if reconnected
             else ConnectionEvent.Kind.CONNECTED,
             actor=user,
-            detail=f"Keap user {userinfo.email}" if userinfo.email else "",
+            detail=" ".join(
+                part
+                for part in (
+                    "Recovered after Keap revoked access." if recovered else "",
+                    f"Keap user {userinfo.email}" if userinfo.email else "",
+                )
+                if part
+            ),
         )
     log.info(
         "Connection %s to Keap app %s %s",

@@ -16,6 +16,10 @@ class ConnectionQuerySet(models.QuerySet["KeapConnection"]):
     def active(self) -> "ConnectionQuerySet":
         return self.filter(status=KeapConnection.Status.ACTIVE)
 
+    def idle_since(self, cutoff: datetime) -> "ConnectionQuerySet":
+        """Active connections whose refresh token was issued before cutoff (keep-alive's work)."""
+        return self.active().filter(refresh_token_issued_at__lt=cutoff)
+
 
 class KeapConnection(models.Model):
     """One customer's grant to one Keap app (tenant), e.g. `ab123`.
@@ -44,6 +48,8 @@ class KeapConnection(models.Model):
     refresh_token_sealed = models.TextField(blank=True, default="", editable=False)
     access_expires_at = models.DateTimeField("access token expires", null=True, blank=True)
     refresh_token_issued_at = models.DateTimeField(null=True, blank=True)
+    # After Keap's token endpoint timed out or failed, no refresh is tried again before this.
+    refresh_retry_after = models.DateTimeField(null=True, blank=True)
 
     connected_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
@@ -67,6 +73,10 @@ class KeapConnection(models.Model):
     def has_tokens(self) -> bool:
         return bool(self.access_token_sealed)
 
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.status == self.Status.NEEDS_RECONNECT
+
     def access_token(self) -> str:
         """Open the access token, to call Keap with. Raises DecryptionError if no key opens it."""
         return encryption.decrypt(self.access_token_sealed)
@@ -82,12 +92,14 @@ class KeapConnection(models.Model):
             self.refresh_token_sealed = encryption.encrypt(refresh_token)
             self.refresh_token_issued_at = now
         self.access_expires_at = expires_at
+        self.refresh_retry_after = None
 
     def forget_tokens(self) -> None:
         self.access_token_sealed = ""
         self.refresh_token_sealed = ""
         self.access_expires_at = None
         self.refresh_token_issued_at = None
+        self.refresh_retry_after = None
 
 
 class ConnectionEvent(models.Model):

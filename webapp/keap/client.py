@@ -4,8 +4,8 @@ For now: who the token belongs to (userinfo) and which business it is (account p
 connecting an account needs. Every request has a timeout and every failure is a typed error.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import requests
 from django.conf import settings
@@ -35,16 +35,84 @@ class AccountProfile:
     time_zone: str
 
 
-def _get(path: str, access_token: str) -> dict[str, Any]:
+class TokenSource(Protocol):
+    """Where the client gets its bearer token. Keap's rotation rules live behind it."""
+
+    def current(self) -> str:
+        """A token to call Keap with now (refreshed first if it is about to expire)."""
+        ...
+
+    def after_rejection(self, rejected: str) -> str:
+        """Keap answered 401 to `rejected`: a replacement, refreshing unless someone already did."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """A token that cannot be refreshed: used right after the code exchange."""
+
+    token: str = field(repr=False)
+
+    def current(self) -> str:
+        return self.token
+
+    def after_rejection(self, rejected: str) -> str:
+        return rejected  # nothing newer exists; the retry fails and raises KeapAuthError
+
+
+class KeapClient:
+    """Keap's REST API for one connection. A 401 refreshes the token once and retries."""
+
+    def __init__(self, *, tokens: TokenSource) -> None:
+        self.tokens = tokens
+
+    def userinfo(self) -> UserInfo:
+        """Who granted the token: GET /rest/v1/oauth/connect/userinfo."""
+        body = self._get("/v1/oauth/connect/userinfo")
+        global_user_id = body.get("global_user_id")
+        return UserInfo(
+            email=_text(body, "email"),
+            given_name=_text(body, "given_name"),
+            family_name=_text(body, "family_name"),
+            global_user_id=global_user_id if isinstance(global_user_id, int) else None,
+            sub=_text(body, "sub"),
+        )
+
+    def account_profile(self) -> AccountProfile:
+        """The Keap app's business profile: GET /rest/v1/account/profile."""
+        body = self._get("/v1/account/profile")
+        return AccountProfile(
+            name=_text(body, "name"),
+            email=_text(body, "email"),
+            phone=_text(body, "phone"),
+            website=_text(body, "website"),
+            time_zone=_text(body, "time_zone"),
+        )
+
+    def _get(self, path: str) -> dict[str, Any]:
+        token = self.tokens.current()
+        response = _send("GET", path, token)
+        if response.status_code == 401:
+            retry_with = self.tokens.after_rejection(token)
+            if retry_with != token:
+                response = _send("GET", path, retry_with)
+        return _json_object(response, path)
+
+
+def _send(method: str, path: str, token: str) -> requests.Response:
     url = f"{settings.KEAP_API_URL}/rest{path}"
     try:
-        response = requests.get(
+        return requests.request(
+            method,
             url,
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
         )
     except (requests.Timeout, requests.ConnectionError) as exc:
         raise KeapUnavailable(f"Keap did not answer {path}: {type(exc).__name__}") from None
+
+
+def _json_object(response: requests.Response, path: str) -> dict[str, Any]:
     if response.status_code == 401:
         raise KeapAuthError("Keap refused the access token.", errorcode=_fault_code(response))
     if response.status_code >= 500:
@@ -70,28 +138,3 @@ def _fault_code(response: requests.Response) -> str:
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     return "" if value is None else str(value)
-
-
-def get_userinfo(access_token: str) -> UserInfo:
-    """Who granted the token: GET /rest/v1/oauth/connect/userinfo."""
-    body = _get("/v1/oauth/connect/userinfo", access_token)
-    global_user_id = body.get("global_user_id")
-    return UserInfo(
-        email=_text(body, "email"),
-        given_name=_text(body, "given_name"),
-        family_name=_text(body, "family_name"),
-        global_user_id=global_user_id if isinstance(global_user_id, int) else None,
-        sub=_text(body, "sub"),
-    )
-
-
-def get_account_profile(access_token: str) -> AccountProfile:
-    """The Keap app's business profile: GET /rest/v1/account/profile."""
-    body = _get("/v1/account/profile", access_token)
-    return AccountProfile(
-        name=_text(body, "name"),
-        email=_text(body, "email"),
-        phone=_text(body, "phone"),
-        website=_text(body, "website"),
-        time_zone=_text(body, "time_zone"),
-    )

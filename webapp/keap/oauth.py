@@ -6,12 +6,15 @@ an S256 challenge and the verifier anyway, which Keap ignores and which protects
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
+from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from webapp.keap.errors import KeapProtocolError, KeapTokenError, KeapUnavailable
@@ -68,12 +71,11 @@ def start_authorization() -> AuthorizationRequest:
 
 
 def exchange_code(*, code: str, code_verifier: str) -> TokenSet:
-    """Trade an authorization code for Keap's token pair."""
+    """Trade an authorization code for Keap's token pair (credentials in the form body)."""
     # No scope on this session: Keap answers `full|<app>.infusionsoft.com`, which oauthlib would
     # otherwise report as a changed scope and refuse.
-    session = OAuth2Session(settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI)
-    session.register_compliance_hook("access_token_response", _raise_for_server_error)
-    try:
+    session = _session()
+    with _token_endpoint_errors("authorization code"):
         token = session.fetch_token(
             settings.KEAP_TOKEN_URL,
             code=code,
@@ -82,11 +84,43 @@ def exchange_code(*, code: str, code_verifier: str) -> TokenSet:
             code_verifier=code_verifier,
             timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
         )
+    return _token_set(token)
+
+
+def refresh(*, refresh_token: str) -> TokenSet:
+    """Trade a refresh token for a new pair. Keap rotates: the old refresh token dies at once.
+
+    Client credentials go in a Basic header and the body carries only grant_type and refresh_token
+    (API.md 1.4). If Keap answers without a refresh token, the old one is kept.
+    """
+    session = _session()
+    with _token_endpoint_errors("refresh token"):
+        token = session.refresh_token(
+            settings.KEAP_TOKEN_URL,
+            refresh_token=refresh_token,
+            auth=HTTPBasicAuth(settings.KEAP_CLIENT_ID, settings.KEAP_CLIENT_SECRET),
+            timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
+        )
+    return _token_set(token)
+
+
+def _session() -> OAuth2Session:
+    session = OAuth2Session(settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI)
+    session.register_compliance_hook("access_token_response", _raise_for_server_error)
+    session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
+    return session
+
+
+@contextmanager
+def _token_endpoint_errors(what: str) -> Iterator[None]:
+    """Turn whatever requests and oauthlib raise into Onramp's typed errors, without secrets."""
+    try:
+        yield
     except OAuth2Error as exc:
         status = exc.status_code or 400
-        log.warning("Keap refused the authorization code: %s (HTTP %s)", exc.error, status)
+        log.warning("Keap refused the %s: %s (HTTP %s)", what, exc.error, status)
         raise KeapTokenError(
-            f"Keap refused the authorization code ({exc.error}).", status=status, error=exc.error
+            f"Keap refused the {what} ({exc.error}).", status=status, error=exc.error
         ) from None
     except (requests.Timeout, requests.ConnectionError) as exc:
         raise KeapUnavailable(
@@ -96,13 +130,27 @@ def exchange_code(*, code: str, code_verifier: str) -> TokenSet:
         raise KeapProtocolError(
             "Keap's token endpoint answered with something unreadable."
         ) from None
-    return _token_set(token)
 
 
 def _raise_for_server_error(response: requests.Response) -> requests.Response:
-    # oauthlib reads any body as a token response; a 5xx page is Keap being down, not a refusal.
+    """Judge the token endpoint's status before oauthlib reads the body as a token.
+
+    5xx is Keap being down (retry); 4xx is a refusal whose status matters: 400 means the grant is
+    gone and the customer must reconnect, 401 means our client credentials are wrong.
+    """
     if response.status_code >= 500:
         raise KeapUnavailable(f"Keap's token endpoint answered HTTP {response.status_code}.")
+    if response.status_code >= 400:
+        try:
+            error = str(response.json().get("error", ""))[:100]
+        except (ValueError, AttributeError):
+            error = ""
+        log.warning("Keap's token endpoint refused: %s (HTTP %s)", error, response.status_code)
+        raise KeapTokenError(
+            f"Keap's token endpoint refused ({error or 'no reason given'}).",
+            status=response.status_code,
+            error=error,
+        )
     return response
 
 
