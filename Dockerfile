@@ -21,7 +21,7 @@ COPY static ./static
 # collectstatic needs settings that pass the production checks; these values exist only at build time.
 RUN DEBUG=false SECRET_KEY=build-only-not-used-at-run-time-0123456789abcdefghijklmnop \
     TOKEN_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtdXNlZC1hdC1ydW4tdGltZSE= \
-    KEAP_CLIENT_SECRET=build-only ALLOWED_HOSTS=localhost \
+    KEAP_CLIENT_SECRET=build-only ALLOWED_HOSTS=localhost SITE_URL=https://build.invalid \
     python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown onramp /app/var
 

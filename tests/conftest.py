@@ -13,6 +13,14 @@ from django.test import Client
 from tests.factories import PASSWORD, ConnectionFactory, UserFactory
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    # No background thread flushes usage records in tests: a test that counts them flushes itself
+    # (webapp.usage.recorder.flush), and no thread touches the database behind pytest's back.
+    settings.USAGE_FLUSH_INTERVAL_SECONDS = 0
+
+
 def missing_service(name: str) -> None:
     """Skip (or, in CI, fail) a test that needs a service this machine does not have."""
     message = f"missing service: {name}"
@@ -117,18 +125,30 @@ def issue_tokens(sandbox):
     return issue
 
 
-@pytest.fixture
-def keap(sandbox, settings):
-    """Point Onramp at the sandbox, as a fresh developer app would be configured for it."""
+def point_onramp_at(sandbox, settings):
+    """Configure Onramp for a sandbox as a fresh developer app would be, and start it clean."""
     settings.KEAP_CLIENT_ID = sandbox.client_id
     settings.KEAP_CLIENT_SECRET = sandbox.client_secret
     settings.KEAP_AUTHORIZE_URL = f"{sandbox.url}/app/oauth/authorize"
     settings.KEAP_TOKEN_URL = f"{sandbox.url}/token"
     settings.KEAP_API_URL = f"{sandbox.url}/crm"
     settings.KEAP_REDIRECT_URI = "http://testserver/connections/keap/callback"
-    sandbox.set_redirect_uris([settings.KEAP_REDIRECT_URI])
+    settings.KEAP_SIGNIN_REDIRECT_URI = "http://testserver/accounts/keap/login/callback/"
+    sandbox.set_redirect_uris([settings.KEAP_REDIRECT_URI, settings.KEAP_SIGNIN_REDIRECT_URI])
+    from webapp.keap.models import DeveloperApp
+
+    DeveloperApp.objects.filter(client_id=sandbox.client_id).delete()  # made again from settings
+    sandbox.reset_settings()
+    sandbox.clear_faults()
+    sandbox.reset_quota()
     sandbox.reset_stats()
     return sandbox
+
+
+@pytest.fixture
+def keap(sandbox, settings):
+    """The session's Keap sandbox, with Onramp pointed at it and its switches at their defaults."""
+    return point_onramp_at(sandbox, settings)
 
 
 @pytest.fixture
@@ -175,3 +195,14 @@ def child_env(settings) -> dict[str, str]:
         "KEAP_REDIRECT_URI": settings.KEAP_REDIRECT_URI,
         "TOKEN_ENCRYPTION_KEYS": ",".join(settings.TOKEN_ENCRYPTION_KEYS),
     }
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks inline, raising their errors (for tests of what a task does, not of delivery)."""
+    from webapp.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

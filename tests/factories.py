@@ -7,6 +7,7 @@ from allauth.account.models import EmailAddress
 
 from webapp.accounts.models import User
 from webapp.connections.models import KeapConnection
+from webapp.keap.models import DeveloperApp
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -32,6 +33,7 @@ class ConnectionFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     owner = factory.SubFactory(UserFactory)
+    developer_app = factory.LazyFunction(lambda: DeveloperApp.objects.current())
     app_name = factory.Sequence(lambda n: f"zz{n:03d}")
     business_name = "Factory Business"
     scope = factory.LazyAttribute(lambda o: f"full|{o.app_name}.infusionsoft.com")

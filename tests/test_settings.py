@@ -17,10 +17,10 @@ PRODUCTION_ENV = {
     "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "KEAP_CLIENT_SECRET": "test-client-secret",
     "ALLOWED_HOSTS": "onramp.example.com",
+    "SITE_URL": "https://onramp.example.com",
     "KEAP_AUTHORIZE_URL": "https://accounts.infusionsoft.com/app/oauth/authorize",
     "KEAP_TOKEN_URL": "https://api.infusionsoft.com/token",
     "KEAP_API_URL": "https://api.infusionsoft.com/crm",
-    "KEAP_REDIRECT_URI": "https://onramp.example.com/connections/keap/callback",
 }
 
 

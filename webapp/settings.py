@@ -75,11 +75,17 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
     "django_htmx",
     "template_partials",
     "webapp.accounts",
+    "webapp.keap",
+    "webapp.limiter",
     "webapp.connections",
+    "webapp.sync",
+    "webapp.usage",
     "webapp.pages",
+    "webapp.keap_signin",
 ]
 
 MIDDLEWARE = [
@@ -126,7 +132,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     # A file, not memory, so that tests can run separate processes against the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-onramp.sqlite3")}
+    # Named per process, so two test runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-onramp-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -181,7 +188,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
+    # Move buffered usage records into the database; `expires` drops a backlog of flushes.
+    "flush-usage": {
+        "task": "webapp.usage.tasks.flush_usage",
+        "schedule": 5.0,
+        "options": {"expires": 10},
+    },
+    "prune-usage": {"task": "webapp.usage.tasks.prune_usage", "schedule": 6 * 3600.0},
 }
+
+# --- Usage recording (webapp/usage) ---
+# Raw call records are kept this many days; per-minute and per-day rollups are kept forever.
+USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 14)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------------
@@ -217,6 +235,12 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     "change_password": "5/m/user",
 }
+# Sign in with Keap (webapp/keap_signin): the provider's credentials are the Keap developer app's.
+SOCIALACCOUNT_ADAPTER = "webapp.keap_signin.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False  # Onramp seals them on the connection instead
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a POST starts the flow, so a link cannot sign anyone in
+SOCIALACCOUNT_ONLY = False
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "connections:dashboard"
 LOGOUT_REDIRECT_URL = "pages:landing"
@@ -244,7 +268,12 @@ KEAP_TOKEN_URL = os.environ.get("KEAP_TOKEN_URL", "http://localhost:8001/token")
 KEAP_API_URL = os.environ.get("KEAP_API_URL", "http://localhost:8001/crm").rstrip("/")
 # Fixed by configuration and registered with Keap: never built from the request's Host header.
 KEAP_REDIRECT_URI = os.environ.get("KEAP_REDIRECT_URI", f"{SITE_URL}/connections/keap/callback")
+# Sign in with Keap comes back here; register it with Keap beside KEAP_REDIRECT_URI.
+KEAP_SIGNIN_REDIRECT_URI = os.environ.get(
+    "KEAP_SIGNIN_REDIRECT_URI", f"{SITE_URL}/accounts/keap/login/callback/"
+)
 KEAP_HTTP_TIMEOUT_SECONDS = float(os.environ.get("KEAP_HTTP_TIMEOUT_SECONDS", "20"))
+
 
 # Real Keap is HTTPS only. Plain HTTP is for the sandbox (on by default only with DEBUG on); oauthlib
 # refuses it unless told, so the decision is made here, once, and loudly.
@@ -254,6 +283,7 @@ _keap_urls = {
     "KEAP_TOKEN_URL": KEAP_TOKEN_URL,
     "KEAP_API_URL": KEAP_API_URL,
     "KEAP_REDIRECT_URI": KEAP_REDIRECT_URI,
+    "KEAP_SIGNIN_REDIRECT_URI": KEAP_SIGNIN_REDIRECT_URI,
 }
 for _name, _url in _keap_urls.items():
     if not _url.startswith(("https://", "http://")):

@@ -63,5 +63,6 @@ def pytest_runtest_makereport(item, call):
 def live_keap(keap, live_server, settings):
     """The sandbox, registered with the live server's callback URL."""
     settings.KEAP_REDIRECT_URI = f"{live_server.url}/connections/keap/callback"
-    keap.set_redirect_uris([settings.KEAP_REDIRECT_URI])
+    settings.KEAP_SIGNIN_REDIRECT_URI = f"{live_server.url}/accounts/keap/login/callback/"
+    keap.set_redirect_uris([settings.KEAP_REDIRECT_URI, settings.KEAP_SIGNIN_REDIRECT_URI])
     return keap

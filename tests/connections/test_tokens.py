@@ -15,6 +15,7 @@ from webapp.connections import tokens
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.connections.tokens import NeedsReconnect, client_for, fresh_access_token
 from webapp.keap.errors import KeapUnavailable
+from webapp.keap.models import DeveloperApp
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -113,13 +114,13 @@ def test_keap_unreachable_is_retried_then_cools_down_and_never_flips(
     attempts = []
     real_refresh = tokens.oauth.refresh
 
-    def counting_refresh(**kwargs):
+    def counting_refresh(*args, **kwargs):
         attempts.append(1)
-        return real_refresh(**kwargs)
+        return real_refresh(*args, **kwargs)
 
     monkeypatch.setattr(tokens.oauth, "refresh", counting_refresh)
     # Nothing listens here: the token endpoint is down.
-    settings.KEAP_TOKEN_URL = "http://127.0.0.1:9/token"
+    DeveloperApp.objects.update(token_url="http://127.0.0.1:9/token")
 
     with pytest.raises(KeapUnavailable):
         fresh_access_token(connection.pk)
@@ -137,7 +138,7 @@ def test_keap_unreachable_is_retried_then_cools_down_and_never_flips(
     assert len(attempts) == tokens.REFRESH_ATTEMPTS
 
     # Keap is back and the cooldown is over: the same refresh token still works.
-    settings.KEAP_TOKEN_URL = f"{keap.url}/token"
+    DeveloperApp.objects.update(token_url=f"{keap.url}/token")
     KeapConnection.objects.filter(pk=connection.pk).update(refresh_retry_after=None)
     assert fresh_access_token(connection.pk)
     connection.refresh_from_db()

@@ -5,6 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
+from tests.factories import ConnectionFactory
 from webapp.connections.models import ConnectionEvent, KeapConnection
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +144,37 @@ def test_sign_in_with_a_foreign_next_lands_on_the_dashboard(anon_client, owner, 
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("connections:dashboard")
+
+
+def test_disconnect_can_also_delete_the_synced_contacts(owner_client, connection):
+    from webapp.sync.models import Contact
+
+    Contact.objects.create(
+        connection=connection, keap_id=1, given_name="Ada", email="ada@example.com"
+    )
+    Contact.objects.create(connection=connection, keap_id=2, given_name="Bo")
+    keep = ConnectionFactory(owner=connection.owner, app_name="cd456")
+    Contact.objects.create(connection=keep, keap_id=1, given_name="Kept")
+
+    response = owner_client.post(
+        reverse("connections:disconnect", args=[connection.pk]), {"delete_data": "yes"}
+    )
+
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.status == KeapConnection.Status.DISCONNECTED and not connection.has_tokens
+    assert not Contact.objects.filter(connection=connection).exists()
+    assert Contact.objects.filter(connection=keep).count() == 1
+    assert connection.events.get().detail == "Deleted 2 synced contacts."
+    page = owner_client.get(reverse("connections:dashboard")).content.decode()
+    assert "Its tokens and 2 synced contacts are deleted." in page
+
+
+def test_plain_disconnect_keeps_the_synced_contacts(owner_client, connection):
+    from webapp.sync.models import Contact
+
+    Contact.objects.create(connection=connection, keap_id=1, given_name="Ada")
+    owner_client.post(
+        reverse("connections:disconnect", args=[connection.pk]), {"delete_data": "no"}
+    )
+    assert Contact.objects.filter(connection=connection).count() == 1

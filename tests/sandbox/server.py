@@ -54,9 +54,7 @@ class SandboxServer:
         self.process: subprocess.Popen | None = None
         self.log_path = self.workdir / "sandbox.log"
 
-    def start(self, timeout: float = 30.0) -> "SandboxServer":
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def _env(self) -> dict[str, str]:
         env = {
             **os.environ,
             "SANDBOX_DATABASE_URL": f"sqlite:///{self.workdir / 'sandbox.sqlite3'}",
@@ -68,6 +66,19 @@ class SandboxServer:
             **self.extra_env,
         }
         env.pop("DJANGO_SETTINGS_MODULE", None)
+        return env
+
+    def seed_offline(self, contacts: int, tenants: list[str] | None = None) -> None:
+        """Run `python -m webapp.sandbox seed --contacts N` on this sandbox's database (bulk)."""
+        argv = [sys.executable, "-m", "webapp.sandbox", "seed", "--contacts", str(contacts)]
+        for tenant in tenants or []:
+            argv += ["--tenant", tenant]
+        subprocess.run(argv, cwd=PROJECT_DIR, env=self._env(), check=True, capture_output=True)
+
+    def start(self, timeout: float = 30.0) -> "SandboxServer":
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = self._env()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "webapp.sandbox", "serve", "--port", str(self.port)],
@@ -140,6 +151,111 @@ class SandboxServer:
         response = requests.post(f"{self.url}/sandbox/api/tenants/{app}/revoke", timeout=5)
         response.raise_for_status()
         return response.json()["revoked_grants"]
+
+    def _control(self, method: str, path: str, **kwargs) -> dict:
+        response = requests.request(method, f"{self.url}/sandbox/api/{path}", timeout=60, **kwargs)
+        if response.status_code >= 400:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def settings(self) -> dict:
+        """Every switch and limit as the sandbox applies them now."""
+        return self._control("GET", "settings")["settings"]
+
+    def set_settings(self, **values) -> dict:
+        """Override switches or limits, e.g. `set_settings(throttle_body="fault")`."""
+        return self._control("PUT", "settings", json=values)["settings"]
+
+    def set_limits(self, **limits: int) -> dict:
+        """Override limits by name, e.g. `set_limits(app_limit_per_minute=5)`."""
+        return self.set_settings(**limits)
+
+    def reset_settings(self) -> dict:
+        """Drop every override: the environment's defaults apply again."""
+        return self._control("DELETE", "settings")["settings"]
+
+    def advance_clock(self, seconds: float) -> dict:
+        """Move the sandbox clock forward (token expiry, quota windows, UTC days)."""
+        return self._control("POST", "clock", json={"advance": seconds})
+
+    def now_ms(self) -> int:
+        """The sandbox clock, in epoch milliseconds."""
+        return self._control("GET", "clock")["epoch_ms"]
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        tenant: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+        path_prefix: str = "",
+        **params,
+    ) -> dict:
+        """Inject a fault: kind latency (ms), error (status), timeout (seconds, then="504" or
+        "close", processed), malformed (mode="truncated" or "html"); for the next `count`
+        matching requests or with a `probability`. Returns the fault as stored."""
+        if count is None and probability is None:
+            count = 1
+        body = {"kind": kind, "tenant": tenant, "path_prefix": path_prefix, **params}
+        body.update({"count": count} if count is not None else {"probability": probability})
+        return self._control("POST", "faults", json=body)
+
+    def faults(self) -> list[dict]:
+        return self._control("GET", "faults")["faults"]
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "faults")
+
+    def counts(self) -> dict:
+        """Traffic seen: {"tenants": {app: {endpoint: {"calls", "throttled"}}}, "calls",
+        "throttled", "goals_achieved"}."""
+        return self._control("GET", "stats")["traffic"]
+
+    def goal_achievements(self, tenant: str | None = None) -> list[dict]:
+        """Every recorded achieve-goal call: tenant, contact_id, integration, call_name,
+        goal_ids (the goals it fired), api (v1, v2, xmlrpc), time."""
+        params = {"tenant": tenant} if tenant else {}
+        return self._control("GET", "goals/achievements", params=params)["achievements"]
+
+    def clear_goal_achievements(self) -> None:
+        self._control("DELETE", "goals/achievements")
+
+    def reset_quota(self) -> None:
+        """Forget every quota window and day count."""
+        self._control("POST", "quota/reset")
+
+    def create_api_key(self, tenant: str, kind: str = "pat") -> str:
+        """Create a PAT or SAK for a tenant and return its value (send as X-Keap-API-Key)."""
+        return self._control("POST", f"tenants/{tenant}/api-keys", json={"kind": kind})["key"]
+
+    def seed_contacts(self, tenant: str, n: int) -> None:
+        """Replace a tenant's contacts with n deterministic seeded ones (ids 1..n)."""
+        self._control("POST", f"tenants/{tenant}/contacts/seed", json={"count": n})
+
+    def touch_contacts(
+        self, tenant: str, *, count: int | None = None, ids: list[int] | None = None, seed: int = 0
+    ) -> dict:
+        """Move some contacts' last-updated to now; returns {"ids", "updated_ms", "update_time"}."""
+        body = {"ids": ids} if ids is not None else {"count": count, "seed": seed}
+        return self._control("POST", f"tenants/{tenant}/contacts/touch", json=body)
+
+    def issue_tokens(self, *, app: str = "ab123", email: str = "alex@sandbox.keap.test") -> dict:
+        """Run consent and the code exchange; return Keap's token JSON."""
+        params = self.consent(self.authorize_url(state="s"), email=email, app=app)
+        response = requests.post(
+            f"{self.url}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": self.redirect_uris[0],
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
 
     # Playing the browser ------------------------------------------------------------------
 

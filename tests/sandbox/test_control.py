@@ -77,3 +77,75 @@ def test_dashboard_lists_tenants_users_and_counts(sandbox):
     assert page.status_code == 200
     for text in ["Acme Bakery", "Cedar Dental", "Elm Fitness", "sam@sandbox.keap.test", "Grants"]:
         assert text in page.text
+
+
+def test_settings_reject_unknown_names_and_bad_values(sandbox):
+    for body in ({"nope": 1}, {"app_limit_per_minute": -1}, {"throttle_body": "teapot"},
+                 {"retry_after": "yes"}, {"access_token_seconds": 0}):  # fmt: skip
+        response = requests.put(f"{sandbox.url}/sandbox/api/settings", json=body, timeout=5)
+        assert response.status_code == 400, body
+    assert sandbox.settings()["app_limit_per_minute"] == 1500
+
+
+def test_settings_override_and_reset(sandbox):
+    assert sandbox.set_limits(app_limit_per_minute=7)["app_limit_per_minute"] == 7
+    assert sandbox.reset_settings()["app_limit_per_minute"] == 1500
+
+
+def test_seed_and_touch_contacts(sandbox, issue_tokens):
+    token = issue_tokens(email="sam@sandbox.keap.test", app="ef789")["access_token"]
+    sandbox.set_limits(app_limit_per_second=1000)
+    try:
+        sandbox.seed_contacts("ef789", 40)
+        body = requests.get(
+            f"{sandbox.url}/crm/rest/v1/contacts", headers=bearer(token), timeout=5
+        ).json()
+        assert body["count"] == 40
+        first = requests.get(
+            f"{sandbox.url}/crm/rest/v1/contacts/1", headers=bearer(token), timeout=5
+        ).json()
+        sandbox.seed_contacts("ef789", 40)
+        again = requests.get(
+            f"{sandbox.url}/crm/rest/v1/contacts/1", headers=bearer(token), timeout=5
+        ).json()
+        assert first == again  # deterministic
+        touched = sandbox.touch_contacts("ef789", count=5, seed=1)
+        assert len(touched["ids"]) == 5
+        newest = requests.get(
+            f"{sandbox.url}/crm/rest/v2/contacts",
+            params={"order_by": "update_time desc", "page_size": 5},
+            headers=bearer(token),
+            timeout=5,
+        ).json()["contacts"]
+        assert sorted(int(c["id"]) for c in newest) == touched["ids"]
+        assert sandbox.touch_contacts("ef789", ids=[1, 2, 999])["ids"] == [1, 2]
+    finally:
+        sandbox.reset_settings()
+
+
+def test_seeded_contacts_have_variety(sandbox):
+    sandbox.seed_contacts("ef789", 300)
+    token = sandbox.issue_tokens(email="sam@sandbox.keap.test", app="ef789")["access_token"]
+    sandbox.set_limits(app_limit_per_second=1000)
+    try:
+        contacts = requests.get(
+            f"{sandbox.url}/crm/rest/v1/contacts", headers=bearer(token), timeout=5
+        ).json()["contacts"]
+    finally:
+        sandbox.reset_settings()
+    assert {len(c["email_addresses"]) for c in contacts} == {0, 1, 2, 3}
+    assert any(not c["given_name"].isascii() for c in contacts)
+    assert any(c.get("company") for c in contacts) and any(c["tag_ids"] for c in contacts)
+    assert any(c["phone_numbers"] for c in contacts)
+    years = {c["last_updated"][:4] for c in contacts}
+    assert len(years) >= 3
+
+
+def test_dashboard_shows_limits_faults_and_traffic(sandbox):
+    sandbox.inject("latency", count=1, ms=1)
+    try:
+        page = requests.get(f"{sandbox.url}/sandbox/", timeout=5).text
+    finally:
+        sandbox.clear_faults()
+    for text in ["Limits and switches", "app_limit_per_minute", "Faults", "latency", "Traffic"]:
+        assert text in page

@@ -1,11 +1,9 @@
 """The API gateway: authentication before routing, faults, and the tenant header."""
 
-import time
-
 import pytest
 import requests
 
-from tests.sandbox.server import bearer, run_sandbox
+from tests.sandbox.server import bearer
 
 MISSING = {
     "fault": {
@@ -94,24 +92,38 @@ def test_revoked_tenant_tokens_stop_working(sandbox, issue_tokens):
     assert requests.get(url, headers=bearer(token), timeout=5).json() == INVALID
 
 
-def test_expired_access_token_is_the_invalid_access_token_fault(tmp_path):
-    with run_sandbox(tmp_path, env={"SANDBOX_ACCESS_TOKEN_SECONDS": "1"}) as short:
-        params = short.consent(short.authorize_url(state="s"))
-        tokens = requests.post(
-            f"{short.url}/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": params["code"],
-                "redirect_uri": short.redirect_uris[0],
-                "client_id": short.client_id,
-                "client_secret": short.client_secret,
-            },
-            timeout=5,
-        ).json()
-        assert tokens["expires_in"] == 1
-        time.sleep(1.5)
+def test_expired_access_token_is_the_invalid_access_token_fault(sandbox, issue_tokens):
+    sandbox.set_settings(access_token_seconds=30)
+    try:
+        tokens = issue_tokens()
+    finally:
+        sandbox.reset_settings()
+    assert tokens["expires_in"] == 30
+    url = f"{sandbox.url}{USERINFO}"
+    assert requests.get(url, headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
+    sandbox.advance_clock(31)
+    response = requests.get(url, headers=bearer(tokens["access_token"]), timeout=5)
+    assert response.status_code == 401
+    assert response.json() == INVALID
+    assert "x-keap-product-quota-used" not in response.headers  # unauthenticated: not metered
+
+
+def test_api_keys_authenticate_with_x_keap_api_key(sandbox):
+    sak = sandbox.create_api_key("cd456", "sak")
+    pat = sandbox.create_api_key("cd456", "pat")
+    assert sak.startswith("KeapAK-") and not pat.startswith("KeapAK-")
+    for key in (sak, pat):
         response = requests.get(
-            f"{short.url}{USERINFO}", headers=bearer(tokens["access_token"]), timeout=5
+            f"{sandbox.url}{USERINFO}", headers={"X-Keap-API-Key": key}, timeout=5
         )
-        assert response.status_code == 401
-        assert response.json() == INVALID
+        assert response.status_code == 200
+        assert response.headers["x-keap-tenant-id"] == "cd456.infusionsoft.com"
+        assert response.json()["email"] == "alex@sandbox.keap.test"
+
+
+def test_unknown_api_key_is_a_401_fault(sandbox):
+    response = requests.get(
+        f"{sandbox.url}{USERINFO}", headers={"X-Keap-API-Key": "KeapAK-nope"}, timeout=5
+    )
+    assert response.status_code == 401
+    assert response.json()["fault"]["detail"]["errorcode"] == "oauth.v2.InvalidApiKey"

@@ -179,3 +179,56 @@ def test_unsupported_grant_type_is_refused(sandbox):
     )
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
+
+
+def test_refresh_keeps_the_old_access_token_alive_by_default(sandbox, issue_tokens):
+    first = issue_tokens()
+    assert _refresh(sandbox, first["refresh_token"]).status_code == 200
+    response = requests.get(
+        f"{sandbox.url}/crm/rest/v1/oauth/connect/userinfo",
+        headers=bearer(first["access_token"]),
+        timeout=5,
+    )
+    assert response.status_code == 200
+
+
+def test_switches_pick_the_legacy_error_and_access_token_revocation(sandbox, issue_tokens):
+    first = issue_tokens()
+    sandbox.set_settings(refresh_error="invalid_grant", refresh_revokes_access_token=True)
+    try:
+        second = _refresh(sandbox, first["refresh_token"])
+        reused = _refresh(sandbox, first["refresh_token"])
+    finally:
+        sandbox.reset_settings()
+    assert second.status_code == 200
+    assert second.headers["Cache-Control"] == "no-store"
+    assert reused.json() == {"error": "invalid_grant", "error_description": "Invalid refresh token"}
+    response = requests.get(
+        f"{sandbox.url}/crm/rest/v1/oauth/connect/userinfo",
+        headers=bearer(first["access_token"]),
+        timeout=5,
+    )
+    assert response.status_code == 401
+
+
+def test_lifetimes_are_switchable_and_refresh_tokens_expire(private_sandbox):
+    server = private_sandbox
+    server.set_settings(access_token_seconds=3600, refresh_token_seconds=7200)
+    tokens = server.issue_tokens()
+    assert tokens["expires_in"] == 3600
+    server.advance_clock(7201)
+    expired = _refresh(server, tokens["refresh_token"])
+    assert expired.status_code == 400
+    assert expired.json() == INVALID_REFRESH
+
+
+def test_default_refresh_token_lives_45_days(private_sandbox):
+    server = private_sandbox
+    server.reset_settings()
+    tokens = server.issue_tokens()
+    assert tokens["expires_in"] == 86400
+    server.advance_clock(44 * 86400)
+    refreshed = _refresh(server, tokens["refresh_token"])
+    assert refreshed.status_code == 200
+    server.advance_clock(45 * 86400 + 1)
+    assert _refresh(server, refreshed.json()["refresh_token"]).status_code == 400

@@ -28,8 +28,8 @@ def main() -> None:
     if "--die-after-token-response" in sys.argv:
         real_refresh = oauth.refresh
 
-        def refresh_then_die(**kwargs):
-            real_refresh(**kwargs)
+        def refresh_then_die(*args, **kwargs):
+            real_refresh(*args, **kwargs)
             os.kill(os.getpid(), signal.SIGKILL)
 
         oauth.refresh = refresh_then_die

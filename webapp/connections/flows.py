@@ -8,12 +8,15 @@ from typing import Any
 from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap import oauth
-from webapp.keap.client import KeapClient, StaticToken
+from webapp.keap.client import AccountProfile, KeapClient, StaticToken, UserInfo
 from webapp.keap.errors import KeapError, KeapTokenError
+from webapp.keap.models import DeveloperApp
+from webapp.keap.oauth import TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class ConnectDenied(ConnectError):
 
 def begin_connect(*, session: MutableMapping[str, Any]) -> str:
     """Start the authorization-code flow: remember state and verifier, return Keap's authorize URL."""
-    request = oauth.start_authorization()
+    request = oauth.start_authorization(DeveloperApp.objects.current())
     now = time.time()
     pending = {
         state: entry
@@ -51,6 +54,7 @@ def begin_connect(*, session: MutableMapping[str, Any]) -> str:
     return request.url
 
 
+@sensitive_variables()
 def _claim_pending(session: MutableMapping[str, Any], state: str) -> str | None:
     """Take the verifier for this state out of the session. Each state works once."""
     pending = dict(session.get(PENDING_KEY, {}))
@@ -71,6 +75,7 @@ def _single(params: QueryDict, name: str) -> str:
     return value
 
 
+@sensitive_variables()
 def complete_connect(
     *, user: User, session: MutableMapping[str, Any], params: QueryDict
 ) -> KeapConnection:
@@ -92,11 +97,11 @@ def complete_connect(
         raise ConnectError("Keap's answer has no authorization code. Nothing was connected.")
 
     try:
-        tokens = oauth.exchange_code(code=code, code_verifier=verifier)
-        keap = KeapClient(tokens=StaticToken(tokens.access_token))
+        app = DeveloperApp.objects.current()
+        tokens = oauth.exchange_code(app, code=code, code_verifier=verifier)
+        keap = KeapClient(app=app, tokens=StaticToken(tokens.access_token), tenant=tokens.app_name)
         userinfo = keap.userinfo()
         profile = keap.account_profile()
-        app_name = tokens.app_name
     except KeapTokenError:
         raise ConnectError(
             "Keap did not accept the authorization (it may have expired). Please try again."
@@ -107,10 +112,25 @@ def complete_connect(
             "Keap could not be reached to finish connecting. Please try again."
         ) from None
 
+    return save_connection(app=app, user=user, tokens=tokens, userinfo=userinfo, profile=profile)
+
+
+@sensitive_variables()
+def save_connection(
+    *,
+    app: DeveloperApp,
+    user: User,
+    tokens: TokenSet,
+    userinfo: UserInfo,
+    profile: AccountProfile,
+) -> KeapConnection:
+    """Create or heal the connection for this Keap app, in place, with the new tokens."""
+    app_name = tokens.app_name
     with transaction.atomic():
         connection, created = KeapConnection.objects.select_for_update().get_or_create(
-            owner=user, app_name=app_name
+            owner=user, app_name=app_name, defaults={"developer_app": app}
         )
+        connection.developer_app = app
         reconnected = not created
         recovered = connection.status == KeapConnection.Status.NEEDS_RECONNECT
         connection.business_name = profile.name
@@ -150,15 +170,27 @@ def complete_connect(
     return connection
 
 
-def disconnect(*, connection: KeapConnection, actor: User | None) -> None:
-    """Delete the tokens at once and mark the connection disconnected. Keap has no revoke endpoint."""
+def disconnect(*, connection: KeapConnection, actor: User | None, delete_data: bool = False) -> int:
+    """Delete the tokens at once and mark the connection disconnected; optionally its synced data.
+
+    Keap has no revoke endpoint, so forgetting the tokens is what disconnecting means. Queued work
+    for the connection finds it no longer active and stops (every task checks before calling
+    Keap). Returns how many synced contacts were deleted.
+    """
+    from webapp.sync.models import Contact
+
     with transaction.atomic():
         locked = KeapConnection.objects.select_for_update().get(pk=connection.pk)
         locked.forget_tokens()
         locked.status = KeapConnection.Status.DISCONNECTED
         locked.disconnected_at = timezone.now()
         locked.save()
+        deleted = Contact.objects.for_connection(locked).delete()[0] if delete_data else 0
         ConnectionEvent.objects.create(
-            connection=locked, kind=ConnectionEvent.Kind.DISCONNECTED, actor=actor
+            connection=locked,
+            kind=ConnectionEvent.Kind.DISCONNECTED,
+            actor=actor,
+            detail=f"Deleted {deleted} synced contacts." if delete_data else "",
         )
     connection.refresh_from_db()
+    return deleted

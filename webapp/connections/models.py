@@ -5,6 +5,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from webapp import encryption
 
@@ -35,6 +36,10 @@ class KeapConnection(models.Model):
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="keap_connections"
+    )
+    # The developer app whose client id the tokens were issued to (and whose budget they spend).
+    developer_app = models.ForeignKey(
+        "keap.DeveloperApp", on_delete=models.PROTECT, related_name="connections"
     )
     app_name = models.CharField("Keap app", max_length=255, help_text="e.g. ab123")
     business_name = models.CharField(max_length=255, blank=True)
@@ -77,13 +82,16 @@ class KeapConnection(models.Model):
     def needs_reconnect(self) -> bool:
         return self.status == self.Status.NEEDS_RECONNECT
 
+    @sensitive_variables()
     def access_token(self) -> str:
         """Open the access token, to call Keap with. Raises DecryptionError if no key opens it."""
         return encryption.decrypt(self.access_token_sealed)
 
+    @sensitive_variables()
     def refresh_token(self) -> str:
         return encryption.decrypt(self.refresh_token_sealed)
 
+    @sensitive_variables()
     def store_tokens(self, *, access_token: str, refresh_token: str, expires_at: datetime) -> None:
         """Seal a new token pair onto this row (the caller saves)."""
         now = timezone.now()

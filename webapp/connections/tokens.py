@@ -27,10 +27,11 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap import oauth
-from webapp.keap.client import KeapClient
+from webapp.keap.client import KeapClient, Lane
 from webapp.keap.errors import KeapTokenError, KeapUnavailable
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class NeedsReconnect(ConnectionNotActive):
     """Keap revoked the grant; only the customer reconnecting can restore it."""
 
 
+@sensitive_variables()
 def fresh_access_token(connection_id: int, *, rejected: str | None = None) -> str:
     """An access token for the connection with at least REFRESH_MARGIN of life left.
 
@@ -87,6 +89,7 @@ def fresh_access_token(connection_id: int, *, rejected: str | None = None) -> st
     return outcome
 
 
+@sensitive_variables()
 def refresh_if_idle(connection_id: int) -> bool:
     """Keep-alive: refresh if the refresh token is older than KEEPALIVE_AGE. True if it refreshed."""
     cutoff = timezone.now() - KEEPALIVE_AGE
@@ -102,6 +105,7 @@ def refresh_if_idle(connection_id: int) -> bool:
     return True
 
 
+@sensitive_variables()
 def _refresh_locked(locked: KeapConnection, *, reason: str) -> str | Exception:
     """Refresh a connection whose row this transaction holds locked.
 
@@ -111,7 +115,7 @@ def _refresh_locked(locked: KeapConnection, *, reason: str) -> str | Exception:
     refresh_token = locked.refresh_token()
     for attempt in range(REFRESH_ATTEMPTS):
         try:
-            tokens = oauth.refresh(refresh_token=refresh_token)
+            tokens = oauth.refresh(locked.developer_app, refresh_token=refresh_token)
             break
         except KeapUnavailable as exc:
             if attempt + 1 == REFRESH_ATTEMPTS:
@@ -150,6 +154,7 @@ def _expired(connection: KeapConnection) -> bool:
     return connection.access_expires_at is None or connection.access_expires_at <= timezone.now()
 
 
+@sensitive_variables()
 def _must_refresh(connection: KeapConnection, current: str, rejected: str | None) -> bool:
     if rejected is not None:
         return current == rejected
@@ -213,6 +218,13 @@ class ConnectionTokens:
         return fresh_access_token(self.connection_id, rejected=rejected)
 
 
-def client_for(connection_id: int) -> KeapClient:
-    """A Keap client that calls on behalf of this connection, with fresh tokens."""
-    return KeapClient(tokens=ConnectionTokens(connection_id))
+def client_for(connection_id: int, *, lane: Lane = Lane.INTERACTIVE) -> KeapClient:
+    """A Keap client that calls on behalf of this connection, with fresh tokens, in `lane`."""
+    connection = KeapConnection.objects.select_related("developer_app").get(pk=connection_id)
+    return KeapClient(
+        app=connection.developer_app,
+        tokens=ConnectionTokens(connection_id),
+        tenant=connection.app_name,
+        connection_id=connection_id,
+        lane=lane,
+    )

@@ -69,8 +69,10 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _get_connection_for_user(request, pk)
     if request.method == "GET":
         return render(request, "connections/disconnect.html", {"connection": connection})
-    flows.disconnect(connection=connection, actor=request.user)
+    delete_data = request.POST.get("delete_data") == "yes"
+    deleted = flows.disconnect(connection=connection, actor=request.user, delete_data=delete_data)
+    note = f" and {deleted} synced contacts" if delete_data else ""
     messages.success(
-        request, f"Disconnected Keap app {connection.app_name}. Its tokens are deleted."
+        request, f"Disconnected Keap app {connection.app_name}. Its tokens{note} are deleted."
     )
     return redirect("connections:dashboard")

@@ -1,38 +1,72 @@
-"""Calls to Keap's REST API made with an access token.
+"""The one Keap client: every call Onramp makes to Keap's API goes through KeapClient.
 
-For now: who the token belongs to (userinfo) and which business it is (account profile), which is what
-connecting an account needs. Every request has a timeout and every failure is a typed error.
+Each call, in order:
+1. takes one unit of budget from the shared limiter (webapp.limiter), waiting exactly as long as it
+   says; a call the limiter knows Keap would refuse is never sent, and when the limiter cannot be
+   reached nothing is sent at all;
+2. gets a fresh token from its TokenSource (refresh rules live there);
+3. is sent with a timeout;
+4. reconciles the limiter with Keap's `x-keap-*` headers and records its usage;
+5. on 401, refreshes the token once and tries again; on 429, pauses the whole bucket Keap named
+   (Retry-After when present, else what the quota headers say) and tries again, since a 429 proves
+   the call did not land; on a timeout or 5xx, backs off exponentially with full jitter, and tries
+   again only if the call is idempotent or provably never reached Keap.
 """
 
+import logging
+import math
+import random
+import threading
+import time
+import xmlrpc.client
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
-from webapp.keap.errors import KeapAuthError, KeapError, KeapProtocolError, KeapUnavailable
+from webapp import limiter
+from webapp.keap import results
+from webapp.keap.errors import (
+    KeapAuthError,
+    KeapLimiterUnavailable,
+    KeapNotFound,
+    KeapProtocolError,
+    KeapRejected,
+    KeapThrottled,
+    KeapUnavailable,
+)
+from webapp.keap.models import DeveloperApp
+from webapp.keap.results import AccountProfile, Contact, ContactPage, GoalResult, UserInfo
+from webapp.limiter import Lane
+from webapp.limiter.headers import QuotaSnapshot, parse_quota_headers
+from webapp.usage import recorder as usage
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class UserInfo:
-    """The Keap user who granted access (REST v1 `UserInfoDTO`)."""
+__all__ = [
+    "AccountProfile",
+    "Contact",
+    "ContactPage",
+    "GoalResult",
+    "KeapClient",
+    "Lane",
+    "UserInfo",
+]
 
-    email: str
-    given_name: str
-    family_name: str
-    global_user_id: int | None
-    sub: str
-
-
-@dataclass(frozen=True)
-class AccountProfile:
-    """The business behind a Keap app (REST v1 `AccountProfile`)."""
-
-    name: str
-    email: str
-    phone: str
-    website: str
-    time_zone: str
+# Transient failures (timeouts, 5xx, 429s) are tried this many times in all, with backoff between.
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+# A Retry-After longer than this is not believed: pause this long and let the headers speak.
+RETRY_AFTER_CAP_SECONDS = 300.0
+# How long a caller may wait for budget before giving up, by lane.
+ACQUIRE_TIMEOUT_SECONDS = {Lane.INTERACTIVE: 20.0, Lane.BULK: 600.0}
+# "No such limit" in the developer app becomes a number the limiter never reaches.
+UNLIMITED = 10**12
 
 
 class TokenSource(Protocol):
@@ -57,84 +91,468 @@ class StaticToken:
         return self.token
 
     def after_rejection(self, rejected: str) -> str:
-        return rejected  # nothing newer exists; the retry fails and raises KeapAuthError
+        return rejected  # nothing newer exists; the retry is skipped and KeapAuthError raised
+
+
+def limits_of(app: DeveloperApp) -> limiter.Limits:
+    """The developer app's limits as the limiter takes them (empty means unlimited)."""
+
+    def value(limit: int | None) -> int:
+        return UNLIMITED if limit is None else limit
+
+    return limiter.Limits(
+        app_per_second=value(app.limit_per_second),
+        app_per_minute=value(app.limit_per_minute),
+        app_per_day=value(app.limit_per_day),
+        tenant_per_minute=value(app.tenant_limit_per_minute),
+        tenant_per_day=value(app.tenant_limit_per_day),
+        interactive_reserve=float(app.interactive_reserve),
+    )
+
+
+_sessions = threading.local()
+
+
+def _http() -> requests.Session:
+    # One pooled session per thread: keep-alive connections to Keap, no sharing across threads.
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = _sessions.session = requests.Session()
+    return session
+
+
+@dataclass
+class _Attempt:
+    status: int = 0
+    landed: bool = True  # False only when the request provably never reached Keap
+    response: requests.Response | None = None
 
 
 class KeapClient:
-    """Keap's REST API for one connection. A 401 refreshes the token once and retries."""
+    """Keap's API on behalf of one tenant (and usually one connection), in one lane."""
 
-    def __init__(self, *, tokens: TokenSource) -> None:
+    def __init__(
+        self,
+        *,
+        app: DeveloperApp,
+        tokens: TokenSource,
+        tenant: str,
+        connection_id: int | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+    ) -> None:
+        self.app = app
         self.tokens = tokens
+        self.tenant = tenant
+        self.connection_id = connection_id
+        self.lane = lane
+        self.limits = limits_of(app)
+
+    # --- Identity ---------------------------------------------------------------------------
 
     def userinfo(self) -> UserInfo:
         """Who granted the token: GET /rest/v1/oauth/connect/userinfo."""
-        body = self._get("/v1/oauth/connect/userinfo")
-        global_user_id = body.get("global_user_id")
+        body = self._json("userinfo.v1", "GET", "/rest/v1/oauth/connect/userinfo")
         return UserInfo(
-            email=_text(body, "email"),
-            given_name=_text(body, "given_name"),
-            family_name=_text(body, "family_name"),
-            global_user_id=global_user_id if isinstance(global_user_id, int) else None,
-            sub=_text(body, "sub"),
+            email=results.text(body, "email"),
+            given_name=results.text(body, "given_name"),
+            family_name=results.text(body, "family_name"),
+            global_user_id=results.optional_int(body.get("global_user_id")),
+            sub=results.text(body, "sub"),
         )
 
     def account_profile(self) -> AccountProfile:
         """The Keap app's business profile: GET /rest/v1/account/profile."""
-        body = self._get("/v1/account/profile")
+        body = self._json("account_profile.v1", "GET", "/rest/v1/account/profile")
         return AccountProfile(
-            name=_text(body, "name"),
-            email=_text(body, "email"),
-            phone=_text(body, "phone"),
-            website=_text(body, "website"),
-            time_zone=_text(body, "time_zone"),
+            name=results.text(body, "name"),
+            email=results.text(body, "email"),
+            phone=results.text(body, "phone"),
+            website=results.text(body, "website"),
+            time_zone=results.text(body, "time_zone"),
         )
 
-    def _get(self, path: str) -> dict[str, Any]:
+    # --- Contacts ---------------------------------------------------------------------------
+
+    def list_contacts_v1(
+        self,
+        *,
+        limit: int = 1000,
+        offset: int = 0,
+        since: str = "",
+        until: str = "",
+        order: str = "id",
+        order_direction: str = "ASCENDING",
+    ) -> ContactPage:
+        """GET /rest/v1/contacts: offset paging; `total` is Keap's count of every match."""
+        params: dict[str, Any] = {
+            "limit": limit,
+            "offset": offset,
+            "order": order,
+            "order_direction": order_direction,
+        }
+        if since:
+            params["since"] = since
+        if until:
+            params["until"] = until
+        body = self._json("contacts.list.v1", "GET", "/rest/v1/contacts", params=params)
+        items = body.get("contacts")
+        if not isinstance(items, list):
+            raise KeapProtocolError("Keap's contact list has no `contacts` array.")
+        total = results.optional_int(body.get("count"))
+        return ContactPage(contacts=[results.contact_from_v1(c) for c in items], total=total)
+
+    def list_contacts_v2(
+        self, *, page_size: int = 1000, page_token: str = "", filter: str = "", order_by: str = ""
+    ) -> ContactPage:
+        """GET /rest/v2/contacts: opaque page tokens; an empty next token ends the list."""
+        params: dict[str, Any] = {"page_size": page_size}
+        if page_token:
+            params["page_token"] = page_token
+        if filter:
+            params["filter"] = filter
+        if order_by:
+            params["order_by"] = order_by
+        body = self._json("contacts.list.v2", "GET", "/rest/v2/contacts", params=params)
+        items = body.get("contacts")
+        if not isinstance(items, list):
+            raise KeapProtocolError("Keap's contact list has no `contacts` array.")
+        token = body.get("next_page_token") or ""
+        if not isinstance(token, str):
+            raise KeapProtocolError("Keap's next_page_token is not a string.")
+        return ContactPage(
+            contacts=[results.contact_from_v2(c) for c in items], next_page_token=token
+        )
+
+    def get_contact(self, contact_id: int, *, version: int = 1) -> Contact:
+        """GET one contact by id."""
+        if version == 2:
+            body = self._json("contacts.get.v2", "GET", f"/rest/v2/contacts/{int(contact_id)}")
+            return results.contact_from_v2(body)
+        body = self._json("contacts.get.v1", "GET", f"/rest/v1/contacts/{int(contact_id)}")
+        return results.contact_from_v1(body)
+
+    def create_contact(
+        self, fields: dict[str, Any], *, version: int = 1, duplicate_option: str = ""
+    ) -> Contact:
+        """Create a contact (v1 POST; v1 PUT upserts with duplicate_option; v2 POST either way).
+
+        Not idempotent unless duplicate_option makes it an upsert, so it is retried after a
+        timeout only then.
+        """
+        upsert = bool(duplicate_option)
+        if version == 2:
+            params = {"duplicate_option": duplicate_option} if upsert else None
+            body = self._json(
+                "contacts.create.v2", "POST", "/rest/v2/contacts", json=fields,
+                params=params, idempotent=upsert,
+            )  # fmt: skip
+            return results.contact_from_v2(body)
+        if upsert:
+            payload = {**fields, "duplicate_option": duplicate_option}
+            body = self._json("contacts.upsert.v1", "PUT", "/rest/v1/contacts", json=payload)
+        else:
+            body = self._json(
+                "contacts.create.v1", "POST", "/rest/v1/contacts", json=fields, idempotent=False
+            )
+        return results.contact_from_v1(body)
+
+    def update_contact(
+        self, contact_id: int, fields: dict[str, Any], *, version: int = 1
+    ) -> Contact:
+        """PATCH only the given fields (v2 with an update_mask naming them)."""
+        if version == 2:
+            params = {"update_mask": ",".join(sorted(fields))}
+            body = self._json(
+                "contacts.update.v2", "PATCH", f"/rest/v2/contacts/{int(contact_id)}",
+                json=fields, params=params,
+            )  # fmt: skip
+            return results.contact_from_v2(body)
+        body = self._json(
+            "contacts.update.v1", "PATCH", f"/rest/v1/contacts/{int(contact_id)}", json=fields
+        )
+        return results.contact_from_v1(body)
+
+    # --- Goals ------------------------------------------------------------------------------
+
+    def achieve_goal(
+        self, *, integration: str, call_name: str, contact_id: int, api: str = ""
+    ) -> list[GoalResult]:
+        """Achieve an API goal for a contact through the developer app's chosen API.
+
+        Not idempotent: a goal that timed out may have fired, so it is retried only when Keap
+        provably never saw it (connection refused, 429). The caller's idempotency key decides the
+        rest.
+        """
+        api = api or self.app.goal_api
+        if api == DeveloperApp.GoalApi.REST_V2:
+            body = self._json(
+                "goals.achieve.v2", "POST", "/rest/v2/automations/goals/achieve",
+                json={"integration": integration, "call_name": call_name, "contact_id": contact_id},
+                idempotent=False,
+            )  # fmt: skip
+            return results.goal_results(body.get("results"), id_key="automation_id")
+        if api == DeveloperApp.GoalApi.XMLRPC:
+            # The first argument is the legacy API key, which Keap ignores under OAuth.
+            answer = self._xmlrpc(
+                "goals.achieve.xmlrpc",
+                "FunnelService.achieveGoal",
+                ("", integration, call_name, int(contact_id)),
+            )
+            return results.goal_results(answer, id_key="campaign_id")
+        path = f"/rest/v1/campaigns/goals/{quote(integration, safe='')}/{quote(call_name, safe='')}"
+        answer = self._call(
+            "goals.achieve.v1", "POST", path, json={"contact_id": contact_id}, idempotent=False
+        )
+        return results.goal_results(_decode(answer, path), id_key="campaign_id")
+
+    # --- Transport --------------------------------------------------------------------------
+
+    def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body = _decode(self._call(operation, method, path, **kwargs), path)
+        if not isinstance(body, dict):
+            raise KeapProtocolError(f"Keap's answer to {path} is not a JSON object.")
+        return body
+
+    def _xmlrpc(self, operation: str, method_name: str, params: tuple) -> Any:
+        payload = xmlrpc.client.dumps(params, method_name).encode()
+        response = self._call(
+            operation, "POST", "/xmlrpc/v1", data=payload,
+            headers={"Content-Type": "text/xml"}, idempotent=False,
+        )  # fmt: skip
+        try:
+            (answer,), _ = xmlrpc.client.loads(response.content)
+        except xmlrpc.client.Fault as fault:
+            raise KeapRejected(
+                f"Keap's XML-RPC fault {fault.faultCode}: {fault.faultString}",
+                status=response.status_code,
+            ) from None
+        except Exception:
+            raise KeapProtocolError("Keap's XML-RPC answer is unreadable.") from None
+        return answer
+
+    @sensitive_variables()
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool | None = None,
+        **request: Any,
+    ) -> requests.Response:
+        """Send one logical call, with the limiter, token and retry rules in the module docstring."""
+        if idempotent is None:
+            idempotent = method in {"GET", "PUT", "DELETE", "PATCH"}
         token = self.tokens.current()
-        response = _send("GET", path, token)
-        if response.status_code == 401:
-            retry_with = self.tokens.after_rejection(token)
-            if retry_with != token:
-                response = _send("GET", path, retry_with)
-        return _json_object(response, path)
+        auth_retried = False
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            waited = self._acquire(operation)
+            outcome = self._send(method, path, token, request)
+            self._after(operation, outcome, waited=waited, retries=attempt - 1)
+            status = outcome.status
+            if status == 401 and not auth_retried:
+                auth_retried = True
+                replacement = self.tokens.after_rejection(token)
+                if replacement != token:
+                    token = replacement
+                    continue
+            if status == 401:
+                raise KeapAuthError(
+                    "Keap refused the access token.", errorcode=_fault_code(outcome.response)
+                )
+            if status == 429:
+                self._pause(outcome.response)
+                if attempt < MAX_ATTEMPTS:
+                    continue  # a 429 proves the call did not land
+                raise KeapThrottled(f"Keap kept answering 429 to {operation}.")
+            if status == 0 or status >= 500:
+                if attempt < MAX_ATTEMPTS and (idempotent or not outcome.landed):
+                    _backoff(attempt)
+                    continue
+                raise KeapUnavailable(
+                    f"Keap {'did not answer' if status == 0 else f'answered HTTP {status}'} "
+                    f"for {operation}."
+                )
+            if status == 404:
+                raise KeapNotFound(_message(outcome.response) or f"Keap found nothing at {path}.")
+            if status >= 400:
+                raise KeapRejected(
+                    _message(outcome.response) or f"Keap refused {operation} (HTTP {status}).",
+                    status=status,
+                )
+            assert outcome.response is not None
+            return outcome.response
+        raise AssertionError("unreachable")  # pragma: no cover
 
+    def _acquire(self, operation: str) -> bool:
+        """Take one unit of budget; True if the caller had to wait for it."""
+        started = time.monotonic()
+        try:
+            limiter.acquire(
+                app=self.app.client_id,
+                tenant=self.tenant,
+                lane=self.lane,
+                limits=self.limits,
+                timeout=ACQUIRE_TIMEOUT_SECONDS[self.lane],
+            )
+        except limiter.LimiterUnavailable as exc:
+            raise KeapLimiterUnavailable(
+                f"The shared rate limiter is unreachable, so nothing was sent to Keap ({exc})."
+            ) from None
+        except limiter.LimiterTimeout as exc:
+            raise KeapThrottled(
+                f"No budget for {operation} within {ACQUIRE_TIMEOUT_SECONDS[self.lane]:.0f}s "
+                f"(bound by {exc.decision.bucket}, next in {exc.decision.wait_seconds:.1f}s).",
+                wait_seconds=exc.decision.wait_seconds,
+            ) from None
+        return time.monotonic() - started > 0.001
 
-def _send(method: str, path: str, token: str) -> requests.Response:
-    url = f"{settings.KEAP_API_URL}/rest{path}"
-    try:
-        return requests.request(
-            method,
-            url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
+    @sensitive_variables()
+    def _send(self, method: str, path: str, token: str, request: dict[str, Any]) -> _Attempt:
+        extra = dict(request)  # a retry sends the same request again
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers.update(extra.pop("headers", None) or {})
+        started = time.monotonic()
+        try:
+            response = _http().request(
+                method,
+                f"{self.app.api_url.rstrip('/')}{path}",
+                headers=headers,
+                timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
+                **extra,
+            )
+        except requests.ConnectTimeout:
+            return self._no_answer(method, path, "connect timeout", landed=False)
+        except requests.Timeout:
+            return self._no_answer(method, path, "read timeout", landed=True)
+        except requests.ConnectionError as exc:
+            # Refused before a byte was sent: provably never reached Keap. Anything else (a reset
+            # mid-response, say) may have landed.
+            never = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
+            return self._no_answer(method, path, type(exc).__name__, landed=not never)
+        response.elapsed_ms = (time.monotonic() - started) * 1000  # type: ignore[attr-defined]
+        return _Attempt(status=response.status_code, response=response)
+
+    @staticmethod
+    def _no_answer(method: str, path: str, why: str, *, landed: bool) -> _Attempt:
+        log.warning("Keap did not answer %s %s: %s", method, path, why)
+        return _Attempt(status=0, landed=landed, response=None)
+
+    def _after(self, operation: str, outcome: _Attempt, *, waited: bool, retries: int) -> None:
+        snapshot = parse_quota_headers(outcome.response.headers) if outcome.response else None
+        if snapshot is not None:
+            try:
+                limiter.reconcile(
+                    app=self.app.client_id,
+                    tenant=self.tenant,
+                    snapshot=snapshot,
+                    limits=self.limits,
+                )
+            except limiter.LimiterError as exc:
+                log.warning("Could not reconcile the limiter with Keap's headers: %s", exc)
+        _record_usage(
+            app=self.app.client_id,
+            connection_id=self.connection_id,
+            tenant=self.tenant,
+            operation=operation,
+            lane=self.lane,
+            status=outcome.status,
+            latency_ms=getattr(outcome.response, "elapsed_ms", 0.0),
+            throttled=waited or outcome.status == 429,
+            retries=retries,
+            snapshot=snapshot,
         )
-    except (requests.Timeout, requests.ConnectionError) as exc:
-        raise KeapUnavailable(f"Keap did not answer {path}: {type(exc).__name__}") from None
+
+    def _pause(self, response: requests.Response | None) -> None:
+        """A 429 pauses the whole bucket Keap named, not just this request."""
+        snapshot = (
+            parse_quota_headers(response.headers) if response is not None else QuotaSnapshot()
+        )
+        tenant_exhausted = any(
+            window is not None and window.available == 0
+            for window in (snapshot.tenant_minute, snapshot.tenant_day)
+        )
+        seconds = _retry_after(response) or _seconds_until_budget(snapshot)
+        limiter.pause(
+            app=self.app.client_id,
+            tenant=self.tenant if tenant_exhausted else None,
+            seconds=seconds,
+            bucket="tenant" if tenant_exhausted else "app",
+        )
 
 
-def _json_object(response: requests.Response, path: str) -> dict[str, Any]:
-    if response.status_code == 401:
-        raise KeapAuthError("Keap refused the access token.", errorcode=_fault_code(response))
-    if response.status_code >= 500:
-        raise KeapUnavailable(f"Keap answered HTTP {response.status_code} for {path}.")
-    if response.status_code != 200:
-        raise KeapError(f"Keap answered HTTP {response.status_code} for {path}.")
+def _backoff(attempt: int) -> None:
+    # Full jitter (AWS architecture blog): callers that failed together do not return together.
+    time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
+
+
+def _retry_after(response: requests.Response | None) -> float:
+    """Seconds from a Retry-After header (seconds or an HTTP date), capped; 0 when absent."""
+    value = response.headers.get("Retry-After", "").strip() if response is not None else ""
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return 0.0
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0.0
+    return min(seconds, RETRY_AFTER_CAP_SECONDS)
+
+
+def _seconds_until_budget(snapshot: QuotaSnapshot) -> float:
+    """Without Retry-After (Keap does not document one): what the quota headers imply."""
+    day = snapshot.app_day or snapshot.tenant_day
+    if day is not None and day.available == 0 and day.reset_at_ms:
+        return min(max(day.reset_at_ms / 1000 - time.time(), 1.0), 86_400.0)
+    minute = snapshot.app_minute or snapshot.tenant_minute
+    if minute is not None and minute.available == 0:
+        return 5.0  # a rolling minute frees a little at a time; look again soon
+    return 1.0  # the spike arrest: budget returns within the second
+
+
+def _decode(response: requests.Response, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise KeapProtocolError(f"Keap's answer to {path} is not JSON.") from None
+
+
+def _message(response: requests.Response | None) -> str:
+    """Keap's error text: v1 `{"message"}`, v2 `{code, message, status}`, or a gateway fault."""
+    if response is None:
+        return ""
     try:
         body = response.json()
     except ValueError:
-        raise KeapProtocolError(f"Keap's answer to {path} is not JSON.") from None
-    if not isinstance(body, dict):
-        raise KeapProtocolError(f"Keap's answer to {path} is not a JSON object.")
-    return body
+        return ""
+    if isinstance(body, dict):
+        fault = body.get("fault")
+        if isinstance(fault, dict):
+            return str(fault.get("faultstring", ""))[:300]
+        return str(body.get("message", ""))[:300]
+    return ""
 
 
-def _fault_code(response: requests.Response) -> str:
+def _fault_code(response: requests.Response | None) -> str:
     try:
-        return str(response.json()["fault"]["detail"]["errorcode"])
-    except (ValueError, KeyError, TypeError):
+        return str(response.json()["fault"]["detail"]["errorcode"])  # type: ignore[union-attr]
+    except (ValueError, KeyError, TypeError, AttributeError):
         return ""
 
 
-def _text(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    return "" if value is None else str(value)
+def _record_usage(
+    *, snapshot: QuotaSnapshot | None, lane: Lane, latency_ms: float, **call: Any
+) -> None:
+    """Hand the call to usage recording (a buffer: no database round trip on this path)."""
+    usage.record(
+        usage.CallRecord(
+            lane="interactive" if lane is Lane.INTERACTIVE else "bulk",
+            latency_ms=round(latency_ms),
+            quota=usage.quota_from_snapshot(snapshot) if snapshot is not None else {},
+            **call,
+        )
+    )

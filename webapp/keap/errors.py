@@ -28,3 +28,27 @@ class KeapTokenError(KeapError):
         super().__init__(message)
         self.status = status
         self.error = error
+
+
+class KeapNotFound(KeapError):
+    """Keap answered 404: the contact (or other thing) does not exist there."""
+
+
+class KeapRejected(KeapError):
+    """Keap refused the request itself (400, 403, 409, an XML-RPC fault...): retrying won't help."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KeapThrottled(KeapError):
+    """No budget for the call in time (the limiter said wait longer), or Keap kept answering 429."""
+
+    def __init__(self, message: str, *, wait_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+
+
+class KeapLimiterUnavailable(KeapError):
+    """The shared limiter (Redis) cannot be reached, so nothing was sent to Keap."""

@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
 from webapp.keap.errors import KeapProtocolError, KeapTokenError, KeapUnavailable
+from webapp.keap.models import DeveloperApp
 
 log = logging.getLogger(__name__)
 
@@ -56,56 +58,63 @@ def app_name_from_scope(scope: str) -> str:
     return host.removesuffix(".infusionsoft.com")
 
 
-def start_authorization() -> AuthorizationRequest:
+def start_authorization(app: DeveloperApp) -> AuthorizationRequest:
     """Build the authorize URL with a fresh state and a PKCE S256 challenge."""
-    client = WebApplicationClient(settings.KEAP_CLIENT_ID)
+    client = WebApplicationClient(app.client_id)
     verifier = client.create_code_verifier(length=64)
     challenge = client.create_code_challenge(verifier, code_challenge_method="S256")
-    session = OAuth2Session(
-        settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI, scope=[SCOPE]
-    )
+    session = OAuth2Session(app.client_id, redirect_uri=settings.KEAP_REDIRECT_URI, scope=[SCOPE])
     url, state = session.authorization_url(
-        settings.KEAP_AUTHORIZE_URL, code_challenge=challenge, code_challenge_method="S256"
+        app.authorize_url, code_challenge=challenge, code_challenge_method="S256"
     )
     return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
 
 
-def exchange_code(*, code: str, code_verifier: str) -> TokenSet:
-    """Trade an authorization code for Keap's token pair (credentials in the form body)."""
-    # No scope on this session: Keap answers `full|<app>.infusionsoft.com`, which oauthlib would
-    # otherwise report as a changed scope and refuse.
-    session = _session()
+@sensitive_variables()
+def exchange_code(
+    app: DeveloperApp, *, code: str, code_verifier: str, redirect_uri: str = ""
+) -> TokenSet:
+    """Trade an authorization code for Keap's token pair (credentials in the form body).
+
+    `redirect_uri` must be the one the authorization request named (default: KEAP_REDIRECT_URI).
+    """
+    session = _session(app, redirect_uri or settings.KEAP_REDIRECT_URI)
     with _token_endpoint_errors("authorization code"):
         token = session.fetch_token(
-            settings.KEAP_TOKEN_URL,
+            app.token_url,
             code=code,
-            client_secret=settings.KEAP_CLIENT_SECRET,
+            client_secret=app.client_secret(),
             include_client_id=True,
             code_verifier=code_verifier,
             timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
         )
-    return _token_set(token)
+    tokens = _token_set(token)
+    app_name_from_scope(tokens.scope)  # a grant that names no Keap app is of no use to Onramp
+    return tokens
 
 
-def refresh(*, refresh_token: str) -> TokenSet:
+@sensitive_variables()
+def refresh(app: DeveloperApp, *, refresh_token: str) -> TokenSet:
     """Trade a refresh token for a new pair. Keap rotates: the old refresh token dies at once.
 
     Client credentials go in a Basic header and the body carries only grant_type and refresh_token
     (API.md 1.4). If Keap answers without a refresh token, the old one is kept.
     """
-    session = _session()
+    session = _session(app, settings.KEAP_REDIRECT_URI)
     with _token_endpoint_errors("refresh token"):
         token = session.refresh_token(
-            settings.KEAP_TOKEN_URL,
+            app.token_url,
             refresh_token=refresh_token,
-            auth=HTTPBasicAuth(settings.KEAP_CLIENT_ID, settings.KEAP_CLIENT_SECRET),
+            auth=HTTPBasicAuth(app.client_id, app.client_secret()),
             timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
         )
     return _token_set(token)
 
 
-def _session() -> OAuth2Session:
-    session = OAuth2Session(settings.KEAP_CLIENT_ID, redirect_uri=settings.KEAP_REDIRECT_URI)
+def _session(app: DeveloperApp, redirect_uri: str) -> OAuth2Session:
+    # No scope on this session: Keap answers `full|<app>.infusionsoft.com`, which oauthlib would
+    # otherwise report as a changed scope and refuse.
+    session = OAuth2Session(app.client_id, redirect_uri=redirect_uri)
     session.register_compliance_hook("access_token_response", _raise_for_server_error)
     session.register_compliance_hook("refresh_token_response", _raise_for_server_error)
     return session
@@ -114,8 +123,15 @@ def _session() -> OAuth2Session:
 @contextmanager
 def _token_endpoint_errors(what: str) -> Iterator[None]:
     """Turn whatever requests and oauthlib raise into Onramp's typed errors, without secrets."""
+    # Every exception leaves as a new one raised here, `from None`: the frames of requests-oauthlib
+    # hold the request body (code, verifier, secret, refresh token), and no error page, reporter
+    # or log handler may ever walk them.
     try:
         yield
+    except KeapTokenError as exc:  # raised by our compliance hook, deep inside requests-oauthlib
+        raise KeapTokenError(str(exc), status=exc.status, error=exc.error) from None
+    except KeapUnavailable as exc:
+        raise KeapUnavailable(str(exc)) from None
     except OAuth2Error as exc:
         status = exc.status_code or 400
         log.warning("Keap refused the %s: %s (HTTP %s)", what, exc.error, status)
@@ -129,6 +145,10 @@ def _token_endpoint_errors(what: str) -> Iterator[None]:
     except ValueError:
         raise KeapProtocolError(
             "Keap's token endpoint answered with something unreadable."
+        ) from None
+    except Exception as exc:
+        raise KeapProtocolError(
+            f"The call to Keap's token endpoint failed unexpectedly ({type(exc).__name__})."
         ) from None
 
 
@@ -154,6 +174,7 @@ def _raise_for_server_error(response: requests.Response) -> requests.Response:
     return response
 
 
+@sensitive_variables()
 def _token_set(token: dict) -> TokenSet:
     try:
         expires_in = int(token["expires_in"])

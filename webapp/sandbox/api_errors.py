@@ -1,7 +1,13 @@
-"""Keap's application error bodies: v1 `{"message"}` and v2 `{code, message, status, details}`."""
+"""Keap's application error bodies: v1 `{"message"}` and v2 `{code, message, status, details}`.
 
+Also the one place that turns bad input into those bodies: views raise `BadInput`, and
+`answers_bad_input` renders it, so no malformed request can reach a traceback.
+"""
+
+import json
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -15,6 +21,15 @@ V2_STATUS = {
 }
 
 
+class BadInput(ValueError):
+    """A request the API refuses with a 400 (or `status`), carrying Keap's message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
 def v1_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"message": message}, status=status)
 
@@ -26,7 +41,8 @@ def v2_error(status: int, message: str) -> JsonResponse:
 
 
 def allow_methods(*methods: str, error: Callable[[int, str], HttpResponse]):
-    """Refuse other HTTP methods with the API version's own error body (after the gateway)."""
+    """Refuse other HTTP methods with the API version's own error body (after the gateway),
+    and answer any `BadInput` the view raises with the same body."""
 
     def decorator(view):
         @wraps(view)
@@ -35,8 +51,49 @@ def allow_methods(*methods: str, error: Callable[[int, str], HttpResponse]):
                 response = error(405, f"Request method '{request.method}' is not supported")
                 response["Allow"] = ", ".join(methods)
                 return response
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except BadInput as exc:
+                return error(exc.status, exc.message)
 
         return wrapper
 
     return decorator
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The request's JSON body, or BadInput (never a parser traceback)."""
+    if not request.body:
+        raise BadInput("Request body is required")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("Malformed JSON in request body") from None
+
+
+def int_param(
+    query, name: str, default: int, *, low: int, high: int | None = None, clamp: bool = False
+) -> int:
+    """An integer query parameter within [low, high]; over `high` is clamped or refused."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"Invalid {name}: {raw!r} is not an integer") from None
+    if value < low:
+        raise BadInput(f"Invalid {name}: must be at least {low}")
+    if high is not None and value > high:
+        if clamp:
+            return high
+        raise BadInput(f"Invalid {name}: must be at most {high}")
+    return value
+
+
+def list_param(query, name: str) -> list[str]:
+    """A list parameter sent as `a,b` or repeated (`?x=a&x=b`)."""
+    items: list[str] = []
+    for raw in query.getlist(name):
+        items.extend(part.strip() for part in raw.split(",") if part.strip())
+    return items

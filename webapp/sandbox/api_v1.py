@@ -1,14 +1,42 @@
-"""Keap REST v1 (`/crm/rest/v1/...`): userinfo and account profile so far.
+"""Keap REST v1 (`/crm/rest/v1/...`): userinfo, account profile, contacts and API goals.
 
-Shapes follow the v1 OpenAPI document (UserInfoDTO, AccountProfile). Optional string fields
-that have no value are left out, as Keap's JSON serialiser leaves out nulls.
+Shapes follow the v1 OpenAPI document (UserInfoDTO, AccountProfile, ContactList, FullContact,
+GoalEventResultDTO) and the wire samples in API.md 2.2. Optional fields that have no value are
+left out (the document allows no nulls; the `v1_nulls` switch sends them as Keap was seen to).
+Errors are `{"message": ...}`.
 """
 
-from django.http import HttpRequest, JsonResponse
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox.api_errors import allow_methods, v1_error
+from webapp.sandbox import contacts, goals
+from webapp.sandbox.api_errors import (
+    BadInput,
+    allow_methods,
+    int_param,
+    json_body,
+    list_param,
+    v1_error,
+)
 from webapp.sandbox.models import Membership
+
+ORDER_COLUMNS = {
+    "id": ["keap_id"],
+    "date_created": ["created_ms", "keap_id"],
+    "last_updated": ["updated_ms", "keap_id"],
+    "name": ["family_name", "given_name", "keap_id"],
+    "firstName": ["given_name", "keap_id"],
+    "email": ["email1", "keap_id"],
+}
+PATCH_MASK = [
+    "addresses", "anniversary", "birthday", "company", "contact_type", "custom_fields",
+    "email_addresses", "family_name", "fax_numbers", "given_name", "job_title",
+    "lead_source_id", "middle_name", "notes", "opt_in_reason", "origin", "owner_id",
+    "phone_numbers", "preferred_locale", "preferred_name", "prefix", "social_accounts",
+    "source_type", "spouse_name", "suffix", "time_zone", "website",
+]  # fmt: skip
 
 
 def _compact(data: dict) -> dict:
@@ -72,6 +100,145 @@ def account_profile(request: HttpRequest) -> JsonResponse:
         }
     )
     return JsonResponse({**profile, "address": address, "business_goals": []})
+
+
+@csrf_exempt
+@allow_methods("GET", "POST", "PUT", error=v1_error)
+def contact_collection(request: HttpRequest) -> HttpResponse:
+    """/v1/contacts: GET lists (offset paging), POST creates (201), PUT creates or updates."""
+    if request.method == "GET":
+        return _list_contacts(request)
+    upsert = request.method == "PUT"
+    body = contacts.check_body(
+        json_body(request), contacts.V1_UPSERT if upsert else contacts.V1_CONTACT
+    )
+    tenant = request.keap.tenant
+    option = body.pop("duplicate_option", None) or "Email"
+    data: dict = {}
+    columns: dict = {}
+    contacts.apply_v1(data, body, columns)
+    existing = contacts.find_duplicate(tenant, data, columns, option) if upsert else None
+    if existing is not None:
+        data, columns = existing.data, contacts.columns_of(existing)
+        contacts.apply_v1(data, body, columns)
+    contacts.require_reachable(data, v2=False)
+    contact = contacts.save(tenant, existing, data, columns)
+    nulls = request.sandbox_settings["v1_nulls"]
+    return JsonResponse(
+        contacts.to_v1(contact, full=True, nulls=nulls), status=200 if upsert else 201
+    )
+
+
+def _list_contacts(request: HttpRequest) -> JsonResponse:
+    query = request.GET
+    settings = request.sandbox_settings
+    clamp = settings["page_size_overflow"] == "clamp"
+    limit = int_param(query, "limit", 1000, low=0, high=1000, clamp=clamp)
+    offset = int_param(query, "offset", 0, low=0)
+    order = query.get("order") or "id"
+    if order not in ORDER_COLUMNS:
+        raise BadInput(f"Invalid order: {order}; use one of {', '.join(ORDER_COLUMNS)}")
+    direction = query.get("order_direction") or "ASCENDING"
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise BadInput("Invalid order_direction: use ASCENDING or DESCENDING")
+    rows = contacts.for_tenant(request.keap.tenant)
+    if query.get("email"):
+        rows = rows.filter(contacts.email_filter(query["email"].rstrip("*")))
+    for name in ("given_name", "family_name"):
+        if query.get(name):
+            rows = rows.filter(**{f"{name}__iexact": query[name]})
+    # since and until are both inclusive, on last_updated (milliseconds).
+    if query.get("since"):
+        rows = rows.filter(updated_ms__gte=contacts.parse_time(query["since"], "since"))
+    if query.get("until"):
+        rows = rows.filter(updated_ms__lte=contacts.parse_time(query["until"], "until"))
+    prefix = "-" if direction == "DESCENDING" else ""
+    rows = rows.order_by(*(prefix + column for column in ORDER_COLUMNS[order]))
+    total = rows.count()
+    page = contacts.page(rows[offset : offset + limit]) if limit else []
+    nulls = settings["v1_nulls"]
+    return JsonResponse(
+        {
+            "contacts": [contacts.to_v1(contact, full=False, nulls=nulls) for contact in page],
+            "count": total,
+            "next": _page_url(request, limit, offset + limit),
+            "previous": _page_url(request, limit, max(0, offset - limit)),
+        }
+    )
+
+
+def _page_url(request: HttpRequest, limit: int, offset: int) -> str:
+    params = {key: value for key, value in request.GET.items() if key not in ("limit", "offset")}
+    params.update(limit=limit, offset=offset)
+    return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
+
+
+@csrf_exempt
+@allow_methods("GET", "PATCH", "DELETE", error=v1_error)
+def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
+    """/v1/contacts/{id}: GET one (FullContact), PATCH given fields, DELETE (204)."""
+    if not contact_id.isdigit():
+        raise BadInput(f"Invalid contact id: {contact_id}")
+    contact = contacts.get(request.keap.tenant, contact_id)
+    if contact is None:
+        return v1_error(404, f"Contact with ID {contact_id} not found")
+    if request.method == "DELETE":
+        contact.delete()
+        return HttpResponse(status=204)
+    if request.method == "PATCH":
+        body = contacts.check_body(json_body(request), contacts.V1_CONTACT)
+        mask = _update_mask(request, PATCH_MASK)
+        if mask:
+            body = {key: body.get(key) for key in mask if key in contacts.V1_CONTACT}
+        data, columns = contact.data, contacts.columns_of(contact)
+        contacts.apply_v1(data, body, columns)
+        contacts.require_reachable(data, v2=False)
+        contact = contacts.save(request.keap.tenant, contact, data, columns)
+    nulls = request.sandbox_settings["v1_nulls"]
+    return JsonResponse(contacts.to_v1(contact, full=True, nulls=nulls))
+
+
+def _update_mask(request: HttpRequest, allowed: list[str]) -> list[str]:
+    mask = list_param(request.GET, "update_mask")
+    for name in mask:
+        if name not in allowed:
+            raise BadInput(f"Invalid update_mask field: {name}")
+    return mask
+
+
+@csrf_exempt
+@allow_methods("POST", error=v1_error)
+def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> HttpResponse:
+    """POST /v1/campaigns/goals/{integration}/{callName}: 201 and one result per goal fired."""
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise BadInput("Request body must be a JSON object")
+    unknown = set(body) - {"contact_id"}
+    if unknown:
+        raise BadInput(f"Unrecognized field '{sorted(unknown)[0]}'")
+    contact_id = body.get("contact_id")
+    if isinstance(contact_id, bool) or not isinstance(contact_id, int):
+        raise BadInput("contact_id is required and must be an integer")
+    try:
+        fired = goals.achieve(
+            tenant=request.keap.tenant,
+            contact_id=contact_id,
+            integration=integration,
+            call_name=call_name,
+            api="v1",
+        )
+    except goals.UnknownContact as exc:
+        return v1_error(request.sandbox_settings["goal_unknown_contact_status"], exc.message)
+    results = [
+        {
+            "campaign_id": goal.campaign_id,
+            "goal_id": goal.pk,
+            "message": "Goal achieved",
+            "success": True,
+        }
+        for goal in fired
+    ]
+    return JsonResponse(results, status=201, safe=False)
 
 
 @csrf_exempt

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
-from webapp.sandbox import clock
+from webapp.sandbox import clock, switches
 from webapp.sandbox.credentials import digest, new_secret
 from webapp.sandbox.models import (
     AccessToken,
@@ -33,8 +33,16 @@ class TokenError(Exception):
 
 
 INVALID_CODE = ("invalid_grant", "Invalid authorization code")
-# The current gateway's wording for a reused, rotated or expired refresh token (API.md 1.7).
+# The current gateway's wording for a reused, rotated or expired refresh token (API.md 1.7),
+# and the Mashery-era one behind the `refresh_error` switch.
 INVALID_REFRESH = ("invalid_request", "Invalid Refresh Token")
+LEGACY_INVALID_REFRESH = ("invalid_grant", "Invalid refresh token")
+
+
+def _invalid_refresh() -> TokenError:
+    if switches.current()["refresh_error"] == "invalid_grant":
+        return TokenError(*LEGACY_INVALID_REFRESH)
+    return TokenError(*INVALID_REFRESH)
 
 
 @dataclass(frozen=True)
@@ -118,36 +126,41 @@ def refresh(*, developer_app: DeveloperApp, refresh_token: str) -> TokenPair:
             .first()
         )
         if grant is None:
-            raise TokenError(*INVALID_REFRESH)
+            raise _invalid_refresh()
+        if switches.current()["refresh_revokes_access_token"]:
+            # UNCONFIRMED in Keap (API.md 1.6); off by default: old access tokens live on.
+            AccessToken.objects.filter(grant=grant).delete()
         return _issue(grant=grant, origin_code=grant.origin_code, now=now, expected_refresh=old)
 
 
 def _issue(*, grant: Grant, origin_code, now, expected_refresh: str | None = None) -> TokenPair:
     access_token, refresh_token = new_secret(), new_secret()
+    lifetimes = switches.current()
+    access_seconds = lifetimes["access_token_seconds"]
     rows = Grant.objects.filter(pk=grant.pk)
     if expected_refresh is not None:
         # Compare-and-swap on the old digest: two refreshes racing with one token get one pair.
         rows = rows.filter(refresh_token_digest=expected_refresh)
     updated = rows.update(
         refresh_token_digest=digest(refresh_token),
-        refresh_expires_at=now + timedelta(seconds=settings.SANDBOX_REFRESH_TOKEN_SECONDS),
+        refresh_expires_at=now + timedelta(seconds=lifetimes["refresh_token_seconds"]),
         origin_code=origin_code,
         revoked_at=None,
         updated_at=now,
     )
     if not updated:
-        raise TokenError(*INVALID_REFRESH)
+        raise _invalid_refresh()
     AccessToken.objects.create(
         token_digest=digest(access_token),
         grant=grant,
         origin_code=origin_code,
         created_at=now,
-        expires_at=now + timedelta(seconds=settings.SANDBOX_ACCESS_TOKEN_SECONDS),
+        expires_at=now + timedelta(seconds=access_seconds),
     )
     return TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
-        expires_in=settings.SANDBOX_ACCESS_TOKEN_SECONDS,
+        expires_in=access_seconds,
         scope=grant.tenant.scope,
     )
 
@@ -168,3 +181,27 @@ def find_access_token(token: str) -> AccessToken | None:
         .filter(token_digest=digest(token), expires_at__gt=clock.now())
         .first()
     )
+
+
+def find_bearer(token: str) -> tuple[int, int, int, Tenant] | None:
+    """The hot path of the gateway: (grant id, keap user id, developer app id, tenant) for a live
+    access token, in one query. Raw SQL because composing the ORM query cost more than the rest
+    of a small API call together."""
+    fields = [field.column for field in Tenant._meta.concrete_fields]
+    columns = ", ".join(f"t.{column}" for column in fields)
+    moment = connection.ops.adapt_datetimefield_value(clock.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.id, g.keap_user_id, g.developer_app_id, {columns} "  # noqa: S608
+            "FROM sandbox_accesstoken a JOIN sandbox_grant g ON g.id = a.grant_id "
+            "JOIN sandbox_tenant t ON t.id = g.tenant_id "
+            "WHERE a.token_digest = %s AND a.expires_at > %s",
+            [digest(token), moment],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    tenant = Tenant.from_db(
+        connection.alias, [f.attname for f in Tenant._meta.concrete_fields], row[3:]
+    )
+    return row[0], row[1], row[2], tenant

@@ -1,4 +1,4 @@
-"""What the sandbox remembers: the developer app, Keap tenants and users, codes, grants, tokens."""
+"""What the sandbox remembers: the developer app, tenants, users, tokens, contacts, goals, quotas."""
 
 import hmac
 from datetime import datetime
@@ -215,7 +215,193 @@ class RequestCount(models.Model):
 class ClockOffset(models.Model):
     """Seconds the sandbox clock runs ahead of real time (one row, pk=1)."""
 
-    seconds = models.BigIntegerField(default=0)
+    # A float so tests can step a sliding window by fractions of a second.
+    seconds = models.FloatField(default=0)
 
     def __str__(self) -> str:
         return f"clock +{self.seconds}s"
+
+
+class ApiKey(models.Model):
+    """A Personal Access Token or Service Account Key, sent as `X-Keap-API-Key` (API.md 1.10)."""
+
+    PAT = "pat"
+    SAK = "sak"
+    KINDS = [(PAT, "Personal Access Token"), (SAK, "Service Account Key")]
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    # A PAT acts as the user who made it; a SAK as the tenant's first admin.
+    keap_user = models.ForeignKey(KeapUser, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=3, choices=KINDS)
+    key_digest = models.CharField(max_length=64, unique=True)
+    # The first characters, so a person can tell keys apart on the control page.
+    hint = models.CharField(max_length=16)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.hint}… for {self.tenant_id}"
+
+
+class Setting(models.Model):
+    """A runtime override of one switch or limit set through the control API (env is the default)."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    value = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class Contact(models.Model):
+    """A contact in one tenant. `keap_id` is the id Keap shows; ids are per tenant, as in Keap.
+
+    Columns hold what is filtered and sorted on; everything else lives in `data` in a neutral
+    shape that the v1 and v2 serialisers each render in their own dialect.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    keap_id = models.BigIntegerField()
+    given_name = models.CharField(max_length=100, blank=True)
+    middle_name = models.CharField(max_length=100, blank=True)
+    family_name = models.CharField(max_length=100, blank=True)
+    # "|a@x.test|b@y.test|", lowercased: exact and prefix matches on any address by LIKE.
+    email_key = models.CharField(max_length=400, blank=True)
+    email1 = models.CharField(max_length=200, blank=True)
+    company_id = models.BigIntegerField(null=True, blank=True)
+    # Epoch milliseconds on the sandbox clock: compact, and exact to compare and page on.
+    created_ms = models.BigIntegerField()
+    updated_ms = models.BigIntegerField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "keap_id"], name="unique_contact_id")
+        ]
+        indexes = [models.Index(fields=["tenant", "updated_ms", "keap_id"], name="contact_upd")]
+
+    def __str__(self) -> str:
+        return f"contact {self.keap_id} of tenant {self.tenant_id}"
+
+
+class Campaign(models.Model):
+    """A Campaign Builder campaign; only its API goals matter to the sandbox."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    published = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Goal(models.Model):
+    """An API goal: achieved by (integration, call name), or by campaign id and goal id in v2."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="goals")
+    name = models.CharField(max_length=200)
+    integration = models.CharField(max_length=100)
+    call_name = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [models.Index(fields=["integration", "call_name"], name="goal_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.integration}/{self.call_name}"
+
+
+class GoalAchievement(models.Model):
+    """One achieve-goal call that the sandbox accepted, with the goals it fired."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+    contact_id = models.BigIntegerField()
+    integration = models.CharField(max_length=100, blank=True)
+    call_name = models.CharField(max_length=100, blank=True)
+    goal_ids = models.JSONField(default=list)
+    api = models.CharField(max_length=10)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.integration}/{self.call_name} for contact {self.contact_id}"
+
+
+class QuotaEvent(models.Model):
+    """One admitted API request, kept for 60 s: the log the sliding windows count over."""
+
+    principal = models.CharField(max_length=40)
+    tenant_id = models.BigIntegerField()
+    ts = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["principal", "ts"], name="quota_principal_ts"),
+            models.Index(fields=["tenant_id", "ts"], name="quota_tenant_ts"),
+            models.Index(fields=["ts"], name="quota_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal} at {self.ts}"
+
+
+class QuotaDay(models.Model):
+    """Requests admitted on one UTC day for one principal ("app:1", "key:7") or tenant ("tenant:3")."""
+
+    key = models.CharField(max_length=40)
+    day = models.IntegerField()
+    used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "day"], name="unique_quota_day")]
+
+    def __str__(self) -> str:
+        return f"{self.key} day {self.day}: {self.used}"
+
+
+class TrafficCount(models.Model):
+    """Authenticated API calls per tenant and endpoint, and how many of them got a 429."""
+
+    tenant = models.CharField(max_length=40)
+    endpoint = models.CharField(max_length=100)
+    calls = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "endpoint"], name="unique_traffic_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.endpoint}: {self.calls}"
+
+
+class Fault(models.Model):
+    """An injected misbehaviour: latency, a 5xx, a timeout or a malformed body.
+
+    Applies to one tenant or all (tenant empty), optionally only under a path prefix, either with
+    a probability or to the next `remaining` matching requests (deterministic, for tests).
+    """
+
+    KINDS = ["latency", "error", "timeout", "malformed"]
+
+    kind = models.CharField(max_length=10)
+    tenant = models.CharField(max_length=40, blank=True)
+    path_prefix = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict)
+    probability = models.FloatField(null=True, blank=True)
+    remaining = models.IntegerField(null=True, blank=True)
+    seen = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.kind} fault #{self.pk}"
+
+
+class LegacyBucket(models.Model):
+    """The legacy XML-RPC token bucket of one tenant (API.md 4.4)."""
+
+    tenant_id = models.BigIntegerField(primary_key=True)
+    tokens = models.FloatField()
+    updated_ts = models.FloatField()
+    throttled_threads = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"bucket of tenant {self.tenant_id}: {self.tokens}"

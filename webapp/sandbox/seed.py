@@ -1,9 +1,24 @@
-"""Deterministic seed data: the developer app from configuration, tenants and Keap users."""
+"""Deterministic seed data: the developer app, tenants, Keap users, campaigns and contacts."""
+
+import json
+import random
+import unicodedata
+from datetime import UTC, datetime
+from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
-from webapp.sandbox.models import DeveloperApp, KeapUser, Membership, Tenant
+from webapp.sandbox.locking import write_lock
+from webapp.sandbox.models import (
+    Campaign,
+    Contact,
+    DeveloperApp,
+    Goal,
+    KeapUser,
+    Membership,
+    Tenant,
+)
 
 # A simulator's demo password, shown on its own sign-in page; not a secret.
 DEMO_PASSWORD = "sandbox"
@@ -92,7 +107,7 @@ def register_developer_app() -> DeveloperApp:
 
 @transaction.atomic
 def seed() -> None:
-    """Create or update the seeded tenants and users; running it twice changes nothing."""
+    """Create or update the seeded tenants, users and campaigns; running it twice changes nothing."""
     register_developer_app()
     tenants = {}
     for row in TENANTS:
@@ -110,7 +125,144 @@ def seed() -> None:
             user.save(update_fields=["password"])
         for app_name in row["tenants"]:
             Membership.objects.get_or_create(keap_user=user, tenant=tenants[app_name])
+    ensure_campaigns()
 
 
 def is_seeded() -> bool:
     return Tenant.objects.exists()
+
+
+# Each tenant's campaigns and API goals. The integration name defaults to the app name, as in
+# Keap. `purchased` fires two goals; the unpublished campaign's goal never fires.
+CAMPAIGNS = [
+    ("Welcome series", True, [("Purchased", "purchased"), ("Trial started", "trialstarted")]),
+    ("Win-back", True, [("Purchased again", "purchased"), ("Cancelled", "cancelled")]),
+    ("Old promotion (draft)", False, [("Purchased (draft)", "purchased")]),
+]
+
+
+def ensure_campaigns() -> None:
+    """Give every tenant the seeded campaigns and goals (idempotent)."""
+    for tenant in Tenant.objects.all():
+        for name, published, goals in CAMPAIGNS:
+            campaign, _ = Campaign.objects.get_or_create(
+                tenant=tenant, name=name, defaults={"published": published}
+            )
+            for goal_name, call_name in goals:
+                Goal.objects.get_or_create(
+                    campaign=campaign,
+                    call_name=call_name,
+                    defaults={"name": goal_name, "integration": tenant.app_name},
+                )
+
+
+GIVEN = [
+    "James", "Mary", "José", "Zoë", "Łukasz", "Søren", "Aoife", "Mei", "Ömer", "François",
+    "Anaïs", "Dmitri", "Siobhán", "Chloé", "Björn", "Renée", "Hiroshi", "Priya", "Kwame",
+    "Fatima", "Ana", "Seo-yeon", "Mohammed", "Olivia", "Liam", "Noah", "Emma", "Ava", "伟",
+    "Ngọc", "Jürgen", "Agnieszka", "Thandiwe", "Rafael", "Ines",
+]  # fmt: skip
+FAMILY = [
+    "Smith", "García", "Müller", "O'Brien", "Nguyễn", "Kowalski", "Ødegaard", "Dubois", "Rossi",
+    "Tanaka", "Okafor", "Patel", "Johansson", "Ivanov", "Fernández", "Kim", "Chen", "Schäfer",
+    "Jones", "Brown", "Wilson", "Núñez", "Łęcki", "van der Berg", "MacDonald", "李", "Dlamini",
+    "Al-Sayed", "Papadopoulos", "Novák",
+]  # fmt: skip
+MIDDLE = ["A.", "Marie", "J.", "Lee", "Ann", "K."]
+COMPANIES = [
+    "Northwind Traders", "Contoso Ltd", "Fabrikam", "Müller & Söhne GmbH", "Café Olé",
+    "Tailspin Toys", "Wide World Importers", "Adventure Works", "Blue Yonder Airlines",
+    "Coho Winery", "Lucerne Publishing", "Margie's Travel", "Proseware", "Trey Research",
+    "Woodgrove Bank",
+]  # fmt: skip
+DOMAINS = ["example.com", "mail.example", "example.org", "inbox.test", "example.net"]
+STATUSES = (["NonMarketable"] * 3 + ["SingleOptIn"] * 4 + ["DoubleOptin", "Confirmed"] * 2
+            + ["UnengagedMarketable", "HardBounce", "ListUnsubscribe", "Spam"])  # fmt: skip
+SOURCES = ["API", "WEBFORM", "IMPORT", "MANUAL", "LANDINGPAGE", "APPOINTMENT"]
+CITIES = [("Portland", "US-OR", "Oregon", "97204"), ("Austin", "US-TX", "Texas", "78701"),
+          ("Denver", "US-CO", "Colorado", "80202"), ("Boston", "US-MA", "Massachusetts", "02108")]  # fmt: skip
+# Fixed span, so a seed is the same whenever it runs: created from 2022, updated up to mid-2026.
+SPAN_START = int(datetime(2022, 1, 1, tzinfo=UTC).timestamp() * 1000)
+SPAN_END = int(datetime(2026, 6, 30, tzinfo=UTC).timestamp() * 1000)
+
+
+@cache
+def _ascii(text: str) -> str:
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain.lower() if ch.isalnum()) or "contact"
+
+
+def _contact_row(tenant_id: int, keap_id: int, rng: random.Random) -> tuple:
+    given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+    middle = rng.choice(MIDDLE) if rng.random() < 0.15 else ""
+    emails = []
+    for slot in range(rng.choices([0, 1, 2, 3], weights=[8, 62, 20, 10])[0]):
+        local = f"{_ascii(given)}.{_ascii(family)}{keap_id}" + (f".{slot}" if slot else "")
+        emails.append(
+            {"email": f"{local}@{rng.choice(DOMAINS)}", "field": f"EMAIL{slot + 1}",
+             "status": rng.choice(STATUSES)}
+        )  # fmt: skip
+    phones = [
+        {"number": f"{rng.randint(201, 989)}-555-{rng.randint(0, 9999):04d}",
+         "field": f"PHONE{slot + 1}", "type": rng.choice(["Mobile", "Work", "Home"])}
+        for slot in range(rng.choices([0, 1, 2], weights=[40, 50, 10])[0])
+    ]  # fmt: skip
+    data = {
+        "emails": emails,
+        "phones": phones,
+        "tag_ids": sorted(rng.sample(range(101, 141), rng.randint(0, 4))),
+        "source_type": rng.choice(SOURCES),
+    }
+    if rng.random() < 0.4:
+        company_id = rng.randint(1, len(COMPANIES))
+        data["company"] = {"id": company_id, "name": COMPANIES[company_id - 1]}
+    if rng.random() < 0.7:
+        data["score"] = str(rng.randint(0, 100))
+    if rng.random() < 0.5:
+        city, region_code, region, postal = rng.choice(CITIES)
+        data["addresses"] = [
+            {"field": "BILLING", "line1": f"{rng.randint(1, 9999)} Main St", "locality": city,
+             "region": region, "region_code": region_code, "country_code": "USA",
+             "zip_code": postal}
+        ]  # fmt: skip
+    if rng.random() < 0.2:
+        data["birthday"] = (
+            f"{rng.randint(1950, 2004)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        )
+    if rng.random() < 0.2:
+        data["job_title"] = rng.choice(["Owner", "Manager", "Designer", "Engineer", "Buyer"])
+    created = rng.randint(SPAN_START, SPAN_END - 1)
+    updated = created + int((SPAN_END - created) * rng.random() ** 2)
+    email_key = f"|{'|'.join(e['email'].lower() for e in emails)}|" if emails else ""
+    return (
+        tenant_id, keap_id, given, middle, family, email_key,
+        emails[0]["email"].lower() if emails else "",
+        data.get("company", {}).get("id"), created, updated,
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+    )  # fmt: skip
+
+
+def seed_contacts(tenant: Tenant, count: int) -> int:
+    """Replace a tenant's contacts with `count` deterministic ones (ids 1..count); bulk insert."""
+    rng = random.Random(f"contacts:{tenant.app_name}")  # noqa: S311 (test data, not secrets)
+    with write_lock(), transaction.atomic(), connection.cursor() as cursor:
+        Contact.objects.filter(tenant=tenant).delete()
+        batch = []
+        for keap_id in range(1, count + 1):
+            batch.append(_contact_row(tenant.pk, keap_id, rng))
+            if len(batch) == 5000 or keap_id == count:
+                cursor.executemany(
+                    "INSERT INTO sandbox_contact (tenant_id, keap_id, given_name, middle_name, "
+                    "family_name, email_key, email1, company_id, created_ms, updated_ms, data) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    batch,
+                )
+                batch = []
+    return count
+
+
+def seed_missing_contacts(count: int) -> None:
+    """Give tenants that have no contacts yet `count` seeded ones (first start)."""
+    for tenant in Tenant.objects.all():
+        if not Contact.objects.filter(tenant=tenant).exists():
+            seed_contacts(tenant, count)

@@ -21,6 +21,8 @@ class RequestCounterMiddleware:
         response = self.get_response(request)
         if request.path.startswith("/sandbox/"):
             return response  # the simulator's own controls and pages are not Keap traffic
+        if getattr(request, "sandbox_counted", False):
+            return response  # metered API calls were counted inside the quota transaction
         name = getattr(request, "sandbox_count_as", None)
         if name is None and request.resolver_match is not None:
             name = request.resolver_match.url_name

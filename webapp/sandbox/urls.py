@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from webapp.sandbox import api_v1, api_v2, control, oauth
+from webapp.sandbox import api_v1, api_v2, control, oauth, xmlrpc_api
 
 urlpatterns = [
     # accounts.infusionsoft.com
@@ -14,8 +14,20 @@ urlpatterns = [
     path("token", oauth.token, name="token"),
     path("crm/rest/v1/oauth/connect/userinfo", api_v1.userinfo, name="userinfo_v1"),
     path("crm/rest/v1/account/profile", api_v1.account_profile, name="account_profile_v1"),
+    path("crm/rest/v1/contacts", api_v1.contact_collection, name="contacts_v1"),
+    path("crm/rest/v1/contacts/<str:contact_id>", api_v1.contact_item, name="contact_v1"),
+    path(
+        "crm/rest/v1/campaigns/goals/<str:integration>/<str:call_name>",
+        api_v1.achieve_goal,
+        name="achieve_goal_v1",
+    ),
     path("crm/rest/v2/oauth/connect/userinfo", api_v2.userinfo, name="userinfo_v2"),
     path("crm/rest/v2/businessProfile", api_v2.business_profile, name="business_profile_v2"),
+    path("crm/rest/v2/contacts", api_v2.contact_collection, name="contacts_v2"),
+    path("crm/rest/v2/contacts/<str:contact_id>", api_v2.contact_item, name="contact_v2"),
+    path("crm/rest/v2/automations/goals/achieve", api_v2.achieve_goal, name="achieve_goal_v2"),
+    # Keap documents /crm/xmlrpc/v1; /crm/xmlrpc (no version) is used too (API.md 3.3).
+    re_path(r"^crm/xmlrpc(?:/v1)?$", xmlrpc_api.endpoint, name="xmlrpc"),
     # Catch-alls last: the gateway has already authenticated these, so they answer 404.
     re_path(r"^crm/rest/v2(?:/.*)?$", api_v2.not_found, name="rest_v2_not_found"),
     re_path(r"^crm/(?:rest|xmlrpc)(?:/.*)?$", api_v1.not_found, name="rest_v1_not_found"),
@@ -25,9 +37,29 @@ urlpatterns = [
     path("sandbox/api/stats", control.stats_view, name="control_stats"),
     path("sandbox/api/stats/reset", control.stats_reset, name="control_stats_reset"),
     path("sandbox/api/app", control.developer_app_view, name="control_app"),
+    path("sandbox/api/settings", control.settings_view, name="control_settings"),
+    path("sandbox/api/clock", control.clock_view, name="control_clock"),
+    path("sandbox/api/faults", control.faults_view, name="control_faults"),
+    path("sandbox/api/quota/reset", control.quota_reset, name="control_quota_reset"),
+    path("sandbox/api/goals/achievements", control.achievements, name="control_achievements"),
     path(
         "sandbox/api/tenants/<str:app_name>/revoke",
         control.revoke_tenant,
         name="control_revoke_tenant",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/api-keys",
+        control.api_keys,
+        name="control_api_keys",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/seed",
+        control.seed_contacts,
+        name="control_seed_contacts",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/touch",
+        control.touch_contacts,
+        name="control_touch_contacts",
     ),
 ]

@@ -1,0 +1,68 @@
+"""Re-seal every stored secret with the newest key in TOKEN_ENCRYPTION_KEYS."""
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Model
+
+from webapp import encryption
+
+# The convention that finds them: every model field whose name ends in `_sealed` holds a value
+# sealed by webapp.encryption (connection tokens today, developer app secrets tomorrow).
+SUFFIX = "_sealed"
+
+
+def sealed_fields(model: type[Model]) -> list[str]:
+    return [field.name for field in model._meta.concrete_fields if field.name.endswith(SUFFIX)]
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every sealed value (Keap tokens, secrets) with the newest key. Run it after "
+        "putting a new key first in TOKEN_ENCRYPTION_KEYS; then the old key can be removed."
+    )
+
+    def handle(self, *args: object, **options: object) -> None:
+        newest = encryption.configured_keys()[0].id
+        totals = {"rows": 0, "resealed": 0, "current": 0, "empty": 0}
+        failures: list[str] = []
+        for model in apps.get_models():
+            fields = sealed_fields(model)
+            if not fields:
+                continue
+            for pk in model._default_manager.values_list("pk", flat=True).iterator():
+                # One row at a time, locked: a token refresh running now cannot be overwritten.
+                with transaction.atomic():
+                    row = model._default_manager.select_for_update().filter(pk=pk).first()
+                    if row is None:
+                        continue
+                    totals["rows"] += 1
+                    changed = []
+                    for name in fields:
+                        value = getattr(row, name)
+                        if not value:
+                            totals["empty"] += 1
+                        elif not encryption.needs_reseal(value):
+                            totals["current"] += 1
+                        else:
+                            try:
+                                setattr(row, name, encryption.encrypt(encryption.decrypt(value)))
+                            except encryption.DecryptionError as exc:
+                                failures.append(f"{model._meta.label} {pk} {name}: {exc}")
+                                continue
+                            changed.append(name)
+                    if changed:
+                        row.save(update_fields=changed)
+                        totals["resealed"] += len(changed)
+        self.stdout.write(
+            f"Newest key {newest}: {totals['rows']} rows checked, {totals['resealed']} values "
+            f"re-encrypted, {totals['current']} already on the newest key, {totals['empty']} empty, "
+            f"{len(failures)} failed."
+        )
+        if failures:
+            for failure in failures:
+                self.stderr.write(failure)
+            raise CommandError(
+                f"{len(failures)} values could not be opened with the configured keys; "
+                "they were left as they are. Add the key that sealed them and run this again."
+            )
