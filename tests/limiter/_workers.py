@@ -46,9 +46,6 @@ def hammer(job: Job) -> list[float]:
 
 
 def _hammer(job: Job) -> list[float]:
-    t0 = time.monotonic()
-    import sys
-    print("start", job.backend, file=sys.stderr, flush=True)
     from webapp.limiter.base import Lane, Limiter, Limits
 
     limiter: Limiter
@@ -75,7 +72,6 @@ def _hammer(job: Job) -> list[float]:
         interactive_reserve=0.0,
     )
     granted: list[float] = []
-    print("ready", job.backend, time.monotonic() - t0, file=sys.stderr, flush=True)
     end = time.monotonic() + job.seconds
     while time.monotonic() < end:
         decision = limiter.acquire(
@@ -87,5 +83,4 @@ def _hammer(job: Job) -> list[float]:
         from django.db import connections
 
         connections.close_all()
-    print("done", job.backend, time.monotonic() - t0, len(granted), file=sys.stderr, flush=True)
     return granted

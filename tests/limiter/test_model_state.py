@@ -177,4 +177,4 @@ def test_redis_limiter_agrees_with_the_model(redis_prefix):
 def test_database_limiter_agrees_with_the_model():
     from webapp.limiter.db_backend import DatabaseLimiter
 
-    run_machine(lambda clock: DatabaseLimiter(clock=clock), examples=20)
+    run_machine(lambda clock: DatabaseLimiter(clock=clock), examples=12)

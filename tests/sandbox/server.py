@@ -233,6 +233,22 @@ class SandboxServer:
         """Replace a tenant's contacts with n deterministic seeded ones (ids 1..n)."""
         self._control("POST", f"tenants/{tenant}/contacts/seed", json={"count": n})
 
+    def create_tenant(
+        self,
+        app_name: str,
+        *,
+        name: str = "",
+        users: list[str] | None = None,
+        contacts: int | None = None,
+    ) -> dict:
+        """Add (or update) a tenant, seat `users` (emails) in it, and seed `contacts` if given."""
+        body: dict = {"app_name": app_name, "users": list(users or [])}
+        if name:
+            body["name"] = name
+        if contacts is not None:
+            body["contacts"] = contacts
+        return self._control("POST", "tenants", json=body)
+
     def touch_contacts(
         self, tenant: str, *, count: int | None = None, ids: list[int] | None = None, seed: int = 0
     ) -> dict:

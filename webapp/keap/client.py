@@ -439,7 +439,9 @@ class KeapClient:
         return _Attempt(status=0, landed=landed, response=None)
 
     def _after(self, operation: str, outcome: _Attempt, *, waited: bool, retries: int) -> None:
-        snapshot = parse_quota_headers(outcome.response.headers) if outcome.response else None
+        snapshot = (
+            parse_quota_headers(outcome.response.headers) if outcome.response is not None else None
+        )
         if snapshot is not None:
             try:
                 limiter.reconcile(

@@ -6,6 +6,7 @@ so only processes on this machine can reach these endpoints. Do not expose it on
 
 import json
 import random
+import re
 from typing import Any
 
 from django.db import transaction
@@ -269,6 +270,66 @@ def achievements(request: HttpRequest) -> JsonResponse:
                 for row in rows
             ]
         }
+    )
+
+
+APP_NAME = re.compile(r"^[a-z0-9]{2,40}$")
+
+
+def _new_tenant_values(body: dict) -> tuple[str, str, list[KeapUser], int | None]:
+    app_name = body.get("app_name")
+    if not isinstance(app_name, str) or not APP_NAME.match(app_name):
+        raise ValueError("app_name must be 2 to 40 lower-case letters and digits, like ab123")
+    name = body.get("name") or ""
+    if not isinstance(name, str) or len(name) > 200:
+        raise ValueError("name must be a string of at most 200 characters")
+    emails = body.get("users", [])
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        raise ValueError("users must be a list of Keap user emails")
+    users = list(KeapUser.objects.filter(email__in=emails))
+    missing = sorted(set(emails) - {user.email for user in users})
+    if missing:
+        raise ValueError(f"no Keap user {', '.join(missing)}")
+    count = body.get("contacts")
+    if count is not None and (
+        isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_SEED
+    ):
+        raise ValueError(f"contacts must be an integer from 0 to {MAX_SEED}")
+    return app_name, name, users, count
+
+
+@csrf_exempt
+@require_POST
+def create_tenant(request: HttpRequest) -> JsonResponse:
+    """POST {"app_name", "name", "users": [emails], "contacts": N}: add (or update) a tenant.
+
+    The named Keap users get a seat in it (so they can authorize the developer app for it), it gets
+    the seeded campaigns and goals, and, when `contacts` is given, N deterministic contacts.
+    """
+    try:
+        app_name, name, users, count = _new_tenant_values(_body(request))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    with write_lock(), transaction.atomic():
+        # An existing tenant keeps its name unless a new one is given.
+        tenant, created = Tenant.objects.update_or_create(
+            app_name=app_name,
+            defaults={"name": name} if name else {},
+            create_defaults={"name": name or f"Tenant {app_name}"},
+        )
+        for user in users:
+            Membership.objects.get_or_create(keap_user=user, tenant=tenant)
+        seed.ensure_tenant_campaigns(tenant)
+    if count is not None:
+        seed.seed_contacts(tenant, count)
+    return JsonResponse(
+        {
+            "app_name": tenant.app_name,
+            "name": tenant.name,
+            "users": sorted(tenant.users.values_list("email", flat=True)),
+            "contacts": Contact.objects.filter(tenant=tenant).count(),
+        },
+        status=201 if created else 200,
     )
 
 

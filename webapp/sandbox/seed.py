@@ -144,16 +144,21 @@ CAMPAIGNS = [
 def ensure_campaigns() -> None:
     """Give every tenant the seeded campaigns and goals (idempotent)."""
     for tenant in Tenant.objects.all():
-        for name, published, goals in CAMPAIGNS:
-            campaign, _ = Campaign.objects.get_or_create(
-                tenant=tenant, name=name, defaults={"published": published}
+        ensure_tenant_campaigns(tenant)
+
+
+def ensure_tenant_campaigns(tenant: Tenant) -> None:
+    """Give one tenant the seeded campaigns and goals (idempotent)."""
+    for name, published, goals in CAMPAIGNS:
+        campaign, _ = Campaign.objects.get_or_create(
+            tenant=tenant, name=name, defaults={"published": published}
+        )
+        for goal_name, call_name in goals:
+            Goal.objects.get_or_create(
+                campaign=campaign,
+                call_name=call_name,
+                defaults={"name": goal_name, "integration": tenant.app_name},
             )
-            for goal_name, call_name in goals:
-                Goal.objects.get_or_create(
-                    campaign=campaign,
-                    call_name=call_name,
-                    defaults={"name": goal_name, "integration": tenant.app_name},
-                )
 
 
 GIVEN = [
