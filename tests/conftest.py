@@ -5,6 +5,8 @@ reason that starts with "missing service"; with REQUIRE_SERVICES=1 (as in CI) it
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,12 +15,27 @@ from django.test import Client
 from tests.factories import PASSWORD, ConnectionFactory, UserFactory
 
 
+TEST_BROKER_DIR = Path(tempfile.mkdtemp(prefix="onramp-test-broker-"))
+
+
 def pytest_configure(config):
     from django.conf import settings
 
     # No background thread flushes usage records in tests: a test that counts them flushes itself
     # (webapp.usage.recorder.flush), and no thread touches the database behind pytest's back.
     settings.USAGE_FLUSH_INTERVAL_SECONDS = 0
+    if settings.CELERY_BROKER_URL == "filesystem://":
+        # The embedded broker gets a folder of the session's own, so a `make run` worker on this
+        # machine never picks up a test's tasks (and test workers never pick up its).
+        for sub in ("queue", "processed", "control"):
+            (TEST_BROKER_DIR / sub).mkdir(exist_ok=True)
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+            "data_folder_in": str(TEST_BROKER_DIR / "queue"),
+            "data_folder_out": str(TEST_BROKER_DIR / "queue"),
+            "processed_folder": str(TEST_BROKER_DIR / "processed"),
+            "control_folder": str(TEST_BROKER_DIR / "control"),
+            "store_processed": False,
+        }
 
 
 def missing_service(name: str) -> None:
@@ -194,6 +211,7 @@ def child_env(settings) -> dict[str, str]:
         "KEAP_API_URL": settings.KEAP_API_URL,
         "KEAP_REDIRECT_URI": settings.KEAP_REDIRECT_URI,
         "TOKEN_ENCRYPTION_KEYS": ",".join(settings.TOKEN_ENCRYPTION_KEYS),
+        "CELERY_FILESYSTEM_BROKER_DIR": str(TEST_BROKER_DIR),
     }
 
 
@@ -206,3 +224,14 @@ def eager_celery():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def celery_worker(settings, transactional_db, tmp_path):
+    """A real Celery worker process on this test's database and broker; stopped afterwards."""
+    from tests.workers.celery_worker import CeleryWorker
+
+    worker = CeleryWorker(child_env(settings), tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()

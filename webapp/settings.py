@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "webapp.limiter",
     "webapp.connections",
     "webapp.sync",
+    "webapp.goals",
     "webapp.usage",
     "webapp.pages",
     "webapp.keap_signin",
@@ -161,8 +162,8 @@ else:
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    _broker_dir = Path(os.environ.get("CELERY_FILESYSTEM_BROKER_DIR") or VAR_DIR / "broker")
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport: one folder is both inbox and outbox, so every process on this
     # machine shares the queues without a broker server.
@@ -170,6 +171,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -201,6 +203,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # Raw call records are kept this many days; per-minute and per-day rollups are kept forever.
 USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 14)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Two lanes, as the limiter has them: calls a person waits for, and bulk work (syncs).
+CELERY_TASK_DEFAULT_QUEUE = "bulk"
+CELERY_TASK_ROUTES = {"webapp.goals.tasks.*": {"queue": "interactive"}}
+# A child killed mid-task (OOM, SIGKILL) gives its message back instead of losing it; only tasks
+# marked acks_late (the idempotent ones) are affected.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

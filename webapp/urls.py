@@ -11,5 +11,7 @@ urlpatterns = [
     path("", include("webapp.pages.urls")),
     path("accounts/", include("allauth.urls")),
     path("connections/", include("webapp.connections.urls")),
+    path("sync/", include("webapp.sync.urls")),
+    path("goals/", include("webapp.goals.urls")),
     path("admin/", admin.site.urls),
 ]
