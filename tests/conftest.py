@@ -14,7 +14,6 @@ from django.test import Client
 
 from tests.factories import PASSWORD, ConnectionFactory, UserFactory
 
-
 TEST_BROKER_DIR = Path(tempfile.mkdtemp(prefix="onramp-test-broker-"))
 
 
