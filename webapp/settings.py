@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "webapp.connections",
     "webapp.sync",
     "webapp.goals",
+    "webapp.capabilities",
     "webapp.usage",
     "webapp.pages",
     "webapp.keap_signin",

@@ -13,5 +13,6 @@ urlpatterns = [
     path("connections/", include("webapp.connections.urls")),
     path("sync/", include("webapp.sync.urls")),
     path("goals/", include("webapp.goals.urls")),
+    path("capabilities/", include("webapp.capabilities.urls")),
     path("admin/", admin.site.urls),
 ]
