@@ -14,5 +14,6 @@ urlpatterns = [
     path("sync/", include("webapp.sync.urls")),
     path("goals/", include("webapp.goals.urls")),
     path("capabilities/", include("webapp.capabilities.urls")),
+    path("usage/", include("webapp.usage.urls")),
     path("admin/", admin.site.urls),
 ]

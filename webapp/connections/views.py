@@ -9,6 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from webapp.connections import flows
 from webapp.connections.models import KeapConnection
 from webapp.keap.errors import KeapError
+from webapp.usage.views import panel_context as usage_panel
+
+PANELS = (usage_panel,)
 
 
 def _get_connection_for_user(request: HttpRequest, pk: int) -> KeapConnection:
@@ -58,8 +61,11 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One connection: its status, tokens' expiry (never the tokens) and history."""
     connection = _get_connection_for_user(request, pk)
-    events = connection.events.select_related("actor")[:20]
-    return render(request, "connections/detail.html", {"connection": connection, "events": events})
+    context = {"connection": connection, "events": connection.events.select_related("actor")[:20]}
+    # Each domain that has a panel on this page supplies its own context.
+    for panel_context in PANELS:
+        context.update(panel_context(request, connection))
+    return render(request, "connections/detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,101 @@
+"""Usage on the connection page: today's calls against Keap's limits, rates, latency, charts."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from webapp.connections.models import KeapConnection
+from webapp.usage import reports
+
+CHART_WIDTH, CHART_HEIGHT = 720, 120
+# The "current rate" is the average over this many recent minutes.
+RATE_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    calls: int
+    errors: int
+
+
+def _bars(points: list[tuple[str, int, int]]) -> list[Bar]:
+    """Server-rendered bar chart geometry (no chart library, nothing from a CDN)."""
+    peak = max((calls for _, calls, _ in points), default=0) or 1
+    step = CHART_WIDTH / max(len(points), 1)
+    return [
+        Bar(
+            x=round(i * step, 2),
+            y=round(CHART_HEIGHT - CHART_HEIGHT * calls / peak, 2),
+            width=round(max(step - 1, 1), 2),
+            height=round(CHART_HEIGHT * calls / peak, 2),
+            label=label,
+            calls=calls,
+            errors=errors,
+        )
+        for i, (label, calls, errors) in enumerate(points)
+    ]
+
+
+def _share(part: int, whole: int | None) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str, Any]:
+    """Everything the usage panel shows, read from rollups only (fast with years of history)."""
+    app = connection.developer_app
+    mine = reports.calls_today(app=app.client_id, connection_id=connection.pk)
+    tenant = reports.calls_today(app=app.client_id, tenant=connection.app_name)
+    whole_app = reports.calls_today(app=app.client_id)
+    minutes = reports.minute_series(app=app.client_id, connection_id=connection.pk)
+    recent = sum(totals.calls for _, totals in minutes[-RATE_MINUTES:])
+    # 24 hours as 96 quarter-hour bars.
+    quarters = [
+        (
+            minutes[i][0].strftime("%H:%M"),
+            sum(t.calls for _, t in minutes[i : i + 15]),
+            sum(t.errors for _, t in minutes[i : i + 15]),
+        )
+        for i in range(0, len(minutes), 15)
+    ]
+    days = reports.day_series(app=app.client_id, connection_id=connection.pk)
+    return {
+        "usage": {
+            "today": mine,
+            "tenant_today": tenant,
+            "tenant_limit": app.tenant_limit_per_day,
+            "tenant_share": _share(tenant.calls, app.tenant_limit_per_day),
+            "app_limit": app.limit_per_day,
+            "app_today": whole_app,
+            "app_share": _share(mine.calls, app.limit_per_day),
+            "rate_per_minute": round(recent / RATE_MINUTES, 1),
+            "operations": reports.today(
+                app=app.client_id, connection_id=connection.pk
+            ).by_operation(),
+            "hours_chart": _bars(quarters),
+            "days_chart": _bars([(day.strftime("%b %d"), t.calls, t.errors) for day, t in days]),
+            "chart_width": CHART_WIDTH,
+            "chart_height": CHART_HEIGHT,
+            "as_of": timezone.now(),
+            "flush_lag": timedelta(seconds=5),
+        }
+    }
+
+
+@require_GET
+@login_required
+def panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The usage panel alone, for htmx to refresh in place."""
+    connection = get_object_or_404(KeapConnection.objects.owned_by(request.user), pk=pk)
+    context = {"connection": connection, **panel_context(request, connection)}
+    return render(request, "usage/_panel.html", context)
