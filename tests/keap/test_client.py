@@ -159,6 +159,7 @@ def test_every_call_is_recorded_with_its_outcome(connection, keap):
         ("contacts.get.v1", 404, "ab123"),
     ]
     assert RawCall.objects.filter(connection_id=connection.pk).count() == 3
+    assert not RawCall.objects.filter(throttled=True).exists()  # nobody had to wait
     quotas = list(RawCall.objects.order_by("at", "pk").values_list("operation", "quota"))
     assert all(q for _, q in quotas), quotas
 

@@ -385,9 +385,13 @@ class KeapClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _acquire(self, operation: str) -> bool:
-        """Take one unit of budget; True if the caller had to wait for it."""
-        started = time.monotonic()
+        """Take one unit of budget; True if the caller had to wait for it (it was throttled)."""
         try:
+            # The common case costs one round trip; only a refused caller goes on to wait.
+            if limiter.try_acquire(
+                app=self.app.client_id, tenant=self.tenant, lane=self.lane, limits=self.limits
+            ).granted:
+                return False
             limiter.acquire(
                 app=self.app.client_id,
                 tenant=self.tenant,
@@ -405,7 +409,7 @@ class KeapClient:
                 f"(bound by {exc.decision.bucket}, next in {exc.decision.wait_seconds:.1f}s).",
                 wait_seconds=exc.decision.wait_seconds,
             ) from None
-        return time.monotonic() - started > 0.001
+        return True
 
     @sensitive_variables()
     def _send(self, method: str, path: str, token: str, request: dict[str, Any]) -> _Attempt:
