@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -188,6 +189,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# How often each active connection's contacts are synced incrementally (jittered).
+SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 900)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
@@ -198,6 +201,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "options": {"expires": 10},
     },
     "prune-usage": {"task": "webapp.usage.tasks.prune_usage", "schedule": 6 * 3600.0},
+    # Contact sync (webapp/sync): incremental syncs, a nightly full reconcile, and a watchdog
+    # that resumes runs whose worker died (from their checkpoint).
+    "sync-incremental": {
+        "task": "webapp.sync.tasks.schedule_incremental_syncs",
+        "schedule": float(SYNC_INTERVAL_SECONDS),
+        "options": {"expires": SYNC_INTERVAL_SECONDS / 2},
+    },
+    "sync-reconcile": {
+        "task": "webapp.sync.tasks.schedule_reconciles",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "sync-watchdog": {
+        "task": "webapp.sync.tasks.rescue_stale_runs",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
 
 # --- Usage recording (webapp/usage) ---
@@ -206,7 +225,10 @@ USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 14)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Two lanes, as the limiter has them: calls a person waits for, and bulk work (syncs).
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
-CELERY_TASK_ROUTES = {"webapp.goals.tasks.*": {"queue": "interactive"}}
+CELERY_TASK_ROUTES = {
+    "webapp.goals.tasks.*": {"queue": "interactive"},
+    "webapp.sync.tasks.*": {"queue": "bulk"},
+}
 # A child killed mid-task (OOM, SIGKILL) gives its message back instead of losing it; only tasks
 # marked acks_late (the idempotent ones) are affected.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -17,6 +17,7 @@ from webapp.keap.client import AccountProfile, KeapClient, StaticToken, UserInfo
 from webapp.keap.errors import KeapError, KeapTokenError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
+from webapp.sync.flows import start_initial_sync  # sync: for save_connection
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ def save_connection(
                 if part
             ),
         )
+        transaction.on_commit(lambda: start_initial_sync(connection))  # sync: first contact sync
     log.info(
         "Connection %s to Keap app %s %s",
         connection.pk,

@@ -1,6 +1,8 @@
-"""The local copy of each connection's Keap contacts."""
+"""The local copy of each connection's Keap contacts, and the sync runs that keep it."""
 
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
 
@@ -8,6 +10,13 @@ from webapp.connections.models import KeapConnection
 class ContactQuerySet(models.QuerySet["Contact"]):
     def for_connection(self, connection: KeapConnection) -> "ContactQuerySet":
         return self.filter(connection=connection)
+
+    def search(self, text: str) -> "ContactQuerySet":
+        """Every word must appear, in any case, in a name or the primary email."""
+        rows = self
+        for word in text.split()[:5]:
+            rows = rows.filter(search_text__contains=word.casefold())
+        return rows
 
 
 class Contact(models.Model):
@@ -26,6 +35,12 @@ class Contact(models.Model):
     tag_ids = models.JSONField(default=list, blank=True)
     keap_updated_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
+    # A digest of the raw record as Keap sent it: a sync compares it first and leaves the row
+    # alone when it matches, so an unchanged contact is never rewritten.
+    content_hash = models.CharField(max_length=32, blank=True, default="")
+    # Names and primary email, case-folded when stored: case-insensitive search that works for
+    # "ZOË" on SQLite too (its LIKE folds ASCII only) and the same on PostgreSQL.
+    search_text = models.TextField(blank=True, default="", editable=False)
     synced_at = models.DateTimeField(auto_now=True)
 
     objects = ContactQuerySet.as_manager()
@@ -37,8 +52,125 @@ class Contact(models.Model):
                 fields=("connection", "keap_id"), name="one_copy_per_keap_contact"
             )
         ]
-        indexes = [models.Index(fields=("connection", "email"), name="contact_email")]
+        indexes = [
+            models.Index(fields=("connection", "email"), name="contact_email"),
+            models.Index(
+                fields=("connection", "family_name", "given_name", "keap_id"),
+                name="contact_by_name",
+            ),
+        ]
 
     def __str__(self) -> str:
         name = f"{self.given_name} {self.family_name}".strip()
         return name or self.email or f"Keap contact {self.keap_id}"
+
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+class SyncRunQuerySet(models.QuerySet["SyncRun"]):
+    def for_connection(self, connection: KeapConnection) -> "SyncRunQuerySet":
+        return self.filter(connection=connection)
+
+    def active(self) -> "SyncRunQuerySet":
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def finished(self) -> "SyncRunQuerySet":
+        return self.exclude(status__in=ACTIVE_STATUSES)
+
+
+class SyncRun(models.Model):
+    """One pass over a connection's Keap contacts: what it did, where it stands, how it ended.
+
+    A run is worked by one Celery task at a time, which holds it by `lease` (claimed with a
+    conditional UPDATE) and proves it is alive through `heartbeat_at`. Every page's upserts and the
+    checkpoint after it commit in one transaction, so a run that dies resumes at its checkpoint.
+    """
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial"
+        INCREMENTAL = "incremental", "Incremental"
+        RECONCILE = "reconcile", "Full reconcile"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    connection = models.ForeignKey(
+        KeapConnection, on_delete=models.CASCADE, related_name="sync_runs"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    status = models.CharField(max_length=20, choices=Status, default=Status.QUEUED)
+
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    # A few {keap_id, reason} of the records that were skipped (capped; `skipped` has the total).
+    skipped_reasons = models.JSONField(default=list, blank=True)
+
+    # Where to go on: {"query": {...}, "page_token": "...", "last_id": n, "done": bool}.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    # Local contacts found missing in Keap on the way; deleted only once the run completes.
+    missing_ids = models.JSONField(default=list, blank=True)
+    # Incremental: the Keap update time this run asked from (watermark minus overlap).
+    since = models.DateTimeField(null=True, blank=True)
+    # What the next incremental run starts from, once this one has succeeded.
+    watermark = models.DateTimeField(null=True, blank=True)
+    total_estimate = models.PositiveIntegerField(null=True, blank=True)
+
+    lease = models.CharField(max_length=32, blank=True, default="")
+    # Tries in a row that ended in a failed page (reset by every stored page); capped by
+    # SYNC_MAX_RETRIES, after which the run fails with its error.
+    retries = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When a queued run is due to be picked up (a retry's countdown); the watchdog waits for it.
+    due_at = models.DateTimeField(default=timezone.now)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SyncRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            # At most one queued or running run per connection: starting a second one fails
+            # here, whoever tries, however many processes race.
+            models.UniqueConstraint(
+                fields=("connection",),
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="one_active_sync_per_connection",
+            )
+        ]
+        indexes = [models.Index(fields=("status", "heartbeat_at"), name="syncrun_liveness")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sync of {self.connection_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def percent(self) -> int | None:
+        """Progress for the bar, when Keap told us how many there are."""
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total_estimate:
+            return None
+        return min(99, int(100 * self.fetched / self.total_estimate))
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted

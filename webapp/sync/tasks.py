@@ -1,0 +1,73 @@
+"""Background work on contact sync: working runs, scheduling them, rescuing them."""
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+from django.utils import timezone
+
+from webapp.sync import flows
+from webapp.sync.models import SyncRun
+
+log = logging.getLogger(__name__)
+
+# A slice of work ends at a checkpoint after SYNC_SLICE_SECONDS (default 600) and queues the next
+# slice, so no task comes near these limits in normal work; the soft limit is the backstop.
+SOFT_TIME_LIMIT = 12 * 60
+TIME_LIMIT = 13 * 60
+# Database outages (PostgreSQL restarting) before the run is left to the watchdog.
+DATABASE_RETRIES = 10
+
+
+@shared_task(
+    bind=True,
+    ignore_result=True,
+    # Safe to run twice: the run is claimed with a conditional UPDATE and resumes at the
+    # checkpoint committed with its last page, so a redelivered message repeats nothing.
+    acks_late=True,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=TIME_LIMIT,
+    max_retries=DATABASE_RETRIES,
+)
+def run_sync(self, *, run_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Work one sync run from its checkpoint; queue its next slice or its retry."""
+    try:
+        outcome = flows.work_on_run(run_id=run_id)
+    except DatabaseError as exc:
+        # Our own database is away: the run is left as it was (queued, or running with a
+        # heartbeat going stale, which the watchdog rescues). Try again shortly.
+        raise self.retry(countdown=flows.retry_countdown(self.request.retries), exc=exc) from exc
+    if outcome is flows.Outcome.CONTINUE:
+        run_sync.apply_async(kwargs={"run_id": run_id})
+    elif outcome is flows.Outcome.RETRY:
+        due_at = SyncRun.objects.filter(pk=run_id).values_list("due_at", flat=True).first()
+        countdown = max(0.0, (due_at - timezone.now()).total_seconds()) if due_at else 0.0
+        # The run itself counts its retries (they survive the watchdog's re-enqueues).
+        raise self.retry(countdown=countdown, max_retries=None)
+    return outcome.value
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def schedule_incremental_syncs() -> int:
+    """Beat: queue an incremental sync for every active connection, jittered over the interval."""
+    interval = float(flows.setting("SYNC_INTERVAL_SECONDS", 900))
+    queued = flows.schedule_syncs(kind=SyncRun.Kind.INCREMENTAL, spread_seconds=interval / 2)
+    log.info("Queued %d incremental syncs", queued)
+    return queued
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def schedule_reconciles() -> int:
+    """Beat (daily): queue a full reconcile for every active connection, spread over 50 minutes."""
+    queued = flows.schedule_syncs(kind=SyncRun.Kind.RECONCILE, spread_seconds=3000)
+    log.info("Queued %d sync reconciles", queued)
+    return queued
+
+
+@shared_task(ignore_result=True, time_limit=60, soft_time_limit=50)
+def rescue_stale_runs() -> int:
+    """Beat: re-enqueue sync runs whose worker died or whose message was lost."""
+    rescued = flows.rescue_stale_runs()
+    if rescued:
+        log.warning("Rescued sync runs %s", rescued)
+    return len(rescued)
