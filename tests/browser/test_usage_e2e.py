@@ -14,7 +14,9 @@ from webapp.usage import recorder
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_connection_page_counts_exactly_what_keap_counted(page, live_server, live_keap, eager_celery):
+def test_connection_page_counts_exactly_what_keap_counted(
+    page, live_server, live_keap, eager_celery
+):
     owner = UserFactory(email="counts@example.com")
     page.goto(f"{live_server.url}/accounts/login/")
     page.locator("input[name=login]").fill(owner.email)
