@@ -1,0 +1,36 @@
+"""In Chromium: a newly connected account's contacts appear, with a live progress bar, untouched."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD, UserFactory
+from webapp.sync.models import Contact
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_contacts_arrive_with_a_live_progress_bar(page, live_server, live_keap, celery_worker):
+    live_keap.seed_contacts("cd456", 2500)
+    # Slow pages down so a person (and this test) can watch the bar move.
+    live_keap.inject("latency", ms=1500, count=3, path_prefix="/crm/rest/v2/contacts")
+    owner = UserFactory(email="watcher@example.com")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.locator("input[name=login]").fill(owner.email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Connect Keap account").click()
+    page.get_by_label("Email").fill("alex@sandbox.keap.test")
+    page.get_by_label("Password").fill("sandbox")
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("input[name=app][value=cd456]").check()
+    page.get_by_role("button", name="Allow").click()
+
+    expect(page.get_by_role("heading", name="Keap app cd456")).to_be_visible()
+    expect(page.locator("progress.sync-bar")).to_be_visible(timeout=20_000)
+    # No reload, no click: the bar polls, and the table fills in when the run ends.
+    expect(page.locator("progress.sync-bar")).to_have_count(0, timeout=60_000)
+    expect(page.locator("table.sync-contacts tbody tr").first).not_to_contain_text(
+        "No contacts synced yet", timeout=10_000
+    )
+    expect(page.locator("table.sync-runs")).to_contain_text("2,500")
+    assert Contact.objects.filter(connection__app_name="cd456").count() == 2500
