@@ -16,7 +16,9 @@ def test_a_new_tenant_can_be_authorized_and_has_contacts_and_goals(sandbox):
     headers = bearer(tokens["access_token"])
     profile = requests.get(f"{sandbox.url}/crm/rest/v1/account/profile", headers=headers, timeout=5)
     assert profile.json()["name"] == "Zephyr Yoga"
-    contacts = requests.get(f"{sandbox.url}/crm/rest/v1/contacts?limit=1", headers=headers, timeout=5)
+    contacts = requests.get(
+        f"{sandbox.url}/crm/rest/v1/contacts?limit=1", headers=headers, timeout=5
+    )
     assert contacts.json()["count"] == 7
     goal = requests.post(
         f"{sandbox.url}/crm/rest/v1/campaigns/goals/zz901/purchased",
