@@ -212,6 +212,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "webapp.sync.tasks.schedule_reconciles",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Goals (webapp/goals): re-queue completions whose message was lost; settle stuck ones.
+    "recover-goals": {
+        "task": "webapp.goals.tasks.recover_goals",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "sync-watchdog": {
         "task": "webapp.sync.tasks.rescue_stale_runs",
         "schedule": 60.0,

@@ -8,11 +8,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from webapp.connections import flows
 from webapp.connections.models import KeapConnection
+from webapp.goals.views import panel_context as goals_panel
 from webapp.keap.errors import KeapError
 from webapp.sync.views import panel_context as sync_panel
 from webapp.usage.views import panel_context as usage_panel
 
-PANELS = (sync_panel, usage_panel)
+PANELS = (sync_panel, goals_panel, usage_panel)
 
 
 def _get_connection_for_user(request: HttpRequest, pk: int) -> KeapConnection:
