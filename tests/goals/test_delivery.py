@@ -152,11 +152,6 @@ def test_countdowns_grow_with_jitter_and_never_pass_the_visibility_timeout():
     assert max(tasks.retry_countdown(1) for _ in range(200)) <= tasks.BACKOFF_BASE_SECONDS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KeapUnavailable does not yet say the request never landed (needs `landed` from the "
-    "client); until then a refused connection is treated as maybe-landed (uncertain)",
-)
 def test_a_refused_connection_is_retried_because_it_never_reached_keap(
     goal_connection, keap, eager_with_retries, monkeypatch
 ):

@@ -44,6 +44,7 @@ class Model:
     interactive: dict[str, int] = field(default_factory=dict)  # waiter -> wake
     bulk: dict[str, int] = field(default_factory=dict)  # tenant -> wake
     asked: dict[str, int] = field(default_factory=dict)  # bulk tenant -> last ask
+    last_grant: Record | None = None
 
     def _count(self, now: int, window: str, width: int, tenant: str | None = None) -> list[int]:
         return sorted(
@@ -79,6 +80,7 @@ class Model:
         pause_end = max(
             [u for t, u in self.pauses.items() if t in ("", tenant) and u > now], default=now
         )
+        app_pause = max(self.pauses.get("", now) - now, 0)
         waits = [
             ("paused", pause_end - now),
             ("app:second", self._window_wait(self._count(now, "s", SECOND_US), SECOND_US, limits.app_per_second, now)),
@@ -96,13 +98,15 @@ class Model:
         self.bulk = {k: v for k, v in self.bulk.items() if v > live}
 
         def refuse(w: int, why: str) -> tuple[bool, float, str]:
+            # An app-wide pause is a wait for an app-wide slot; a tenant's own pause is not.
+            app_wide = why in ("app:second", "app:minute") or (why == "paused" and app_pause >= w)
             if lane is Lane.INTERACTIVE:
                 if waiter:
-                    if w <= max_wait_us and why in ("app:second", "app:minute"):
+                    if w <= max_wait_us and app_wide:
                         self.interactive[waiter] = now + w
                     else:
                         self.interactive.pop(waiter, None)
-            elif w <= max_wait_us and why in ("app:second", "app:minute", "interactive", "fair"):
+            elif w <= max_wait_us and (app_wide or why in ("interactive", "fair")):
                 self.bulk[tenant] = max(self.bulk.get(tenant, 0), now + w)
             else:
                 self.bulk.pop(tenant, None)
@@ -135,7 +139,8 @@ class Model:
             behind = [w for t, w in self.bulk.items() if t != tenant and counts.get(t, 0) < mine]
             if mine > 0 and behind:
                 return refuse(max(min(behind) - now, 0) + self.poll_us, "fair")
-        self.records.append(Record(now, tenant, lane.value, frozenset({"s", "m", "tm"})))
+        self.last_grant = Record(now, tenant, lane.value, frozenset({"s", "m", "tm"}))
+        self.records.append(self.last_grant)
         for who in ("", tenant):
             self.days[(who, day)] = self.days.get((who, day), 0) + 1
         if lane is Lane.INTERACTIVE:
@@ -144,6 +149,11 @@ class Model:
         elif self.bulk.get(tenant, now + 1) <= now:
             del self.bulk[tenant]
         return True, 0.0, ""
+
+    def settle(self, *, now: int, grant: Record) -> None:
+        """The answered call's grant moves to now, if it is still within the minute."""
+        if grant.at > now - MINUTE_US:
+            grant.at = now
 
     def pause(self, *, now: int, tenant: str | None, seconds: float) -> None:
         key = tenant or ""

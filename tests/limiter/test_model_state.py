@@ -35,6 +35,7 @@ class LimiterMachine(RuleBasedStateMachine):
         self.app = uuid.uuid4().hex[:12]  # a fresh app per example: no state leaks between them
         self.limits = Limits()
         self.last_wait = 0.0
+        self.grants: list[tuple[object, object]] = []  # (backend decision, model record)
 
     @initialize(
         per_s=st.sampled_from([0, 1, 2, 2, 3, 3, 4, 5]),
@@ -92,6 +93,8 @@ class LimiterMachine(RuleBasedStateMachine):
         assert (got.granted, got.wait_seconds, got.bucket) == expected
         if got.granted:
             assert got.granted_at == self.clock.now_us / 1e6
+            assert got.token
+            self.grants.append((got, self.model.last_grant))
         else:
             self.last_wait = got.wait_seconds
         event(f"bucket={got.bucket or 'granted'}")
@@ -128,6 +131,15 @@ class LimiterMachine(RuleBasedStateMachine):
                 self.clock.advance(self.last_wait - (0.000001 if then == "before-wait" else 0))
             else:
                 self.clock.advance(gap)
+
+    @rule(which=st.integers(min_value=0, max_value=50))
+    def settle(self, which) -> None:
+        """A granted call's response arrives: its grant moves to now in every window."""
+        if not self.grants:
+            return
+        decision, record = self.grants[which % len(self.grants)]
+        self.limiter.settle(app=self.app, tenant=record.tenant, decision=decision)
+        self.model.settle(now=self.clock.now_us, grant=record)
 
     @rule(tenant=st.none() | TENANTS, seconds=st.sampled_from([0.001, 0.3, 1.5]))
     def pause(self, tenant, seconds) -> None:

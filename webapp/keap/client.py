@@ -6,7 +6,8 @@ Each call, in order:
    reached nothing is sent at all;
 2. gets a fresh token from its TokenSource (refresh rules live there);
 3. is sent with a timeout;
-4. reconciles the limiter with Keap's `x-keap-*` headers and records its usage;
+4. settles its grant with the limiter (the grant moves to the time the answer came, and the
+   limiter rises to Keap's `x-keap-*` headers: one round trip) and records its usage;
 5. on 401, refreshes the token once and tries again; on 429, pauses the whole bucket Keap named
    (Retry-After when present, else what the quota headers say) and tries again, since a 429 proves
    the call did not land; on a timeout or 5xx, backs off exponentially with full jitter, and tries
@@ -63,6 +64,8 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # A Retry-After longer than this is not believed: pause this long and let the headers speak.
 RETRY_AFTER_CAP_SECONDS = 300.0
+# A 429 on the spike arrest (25/second) with no Retry-After pauses the app this long.
+SPIKE_PAUSE_SECONDS = 0.2
 # How long a caller may wait for budget before giving up, by lane.
 ACQUIRE_TIMEOUT_SECONDS = {Lane.INTERACTIVE: 20.0, Lane.BULK: 600.0}
 # "No such limit" in the developer app becomes a number the limiter never reaches.
@@ -346,9 +349,9 @@ class KeapClient:
         token = self.tokens.current()
         auth_retried = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            waited = self._acquire(operation)
+            waited, grant = self._acquire(operation)
             outcome = self._send(method, path, token, request)
-            self._after(operation, outcome, waited=waited, retries=attempt - 1)
+            self._after(operation, outcome, waited=waited, retries=attempt - 1, grant=grant)
             status = outcome.status
             if status == 401 and not auth_retried:
                 auth_retried = True
@@ -371,7 +374,8 @@ class KeapClient:
                     continue
                 raise KeapUnavailable(
                     f"Keap {'did not answer' if status == 0 else f'answered HTTP {status}'} "
-                    f"for {operation}."
+                    f"for {operation}.",
+                    landed=outcome.landed,
                 )
             if status == 404:
                 raise KeapNotFound(_message(outcome.response) or f"Keap found nothing at {path}.")
@@ -384,15 +388,17 @@ class KeapClient:
             return outcome.response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _acquire(self, operation: str) -> bool:
-        """Take one unit of budget; True if the caller had to wait for it (it was throttled)."""
+    def _acquire(self, operation: str) -> tuple[bool, limiter.Decision]:
+        """Take one unit of budget: whether the caller had to wait for it (it was throttled), and
+        the grant, which `_after` settles once the answer is in."""
         try:
             # The common case costs one round trip; only a refused caller goes on to wait.
-            if limiter.try_acquire(
+            decision = limiter.try_acquire(
                 app=self.app.client_id, tenant=self.tenant, lane=self.lane, limits=self.limits
-            ).granted:
-                return False
-            limiter.acquire(
+            )
+            if decision.granted:
+                return False, decision
+            decision = limiter.acquire(
                 app=self.app.client_id,
                 tenant=self.tenant,
                 lane=self.lane,
@@ -409,7 +415,7 @@ class KeapClient:
                 f"(bound by {exc.decision.bucket}, next in {exc.decision.wait_seconds:.1f}s).",
                 wait_seconds=exc.decision.wait_seconds,
             ) from None
-        return True
+        return True, decision
 
     @sensitive_variables()
     def _send(self, method: str, path: str, token: str, request: dict[str, Any]) -> _Attempt:
@@ -442,20 +448,30 @@ class KeapClient:
         log.warning("Keap did not answer %s %s: %s", method, path, why)
         return _Attempt(status=0, landed=landed, response=None)
 
-    def _after(self, operation: str, outcome: _Attempt, *, waited: bool, retries: int) -> None:
+    def _after(
+        self,
+        operation: str,
+        outcome: _Attempt,
+        *,
+        waited: bool,
+        retries: int,
+        grant: limiter.Decision | None = None,
+    ) -> None:
         snapshot = (
             parse_quota_headers(outcome.response.headers) if outcome.response is not None else None
         )
-        if snapshot is not None:
-            try:
-                limiter.reconcile(
-                    app=self.app.client_id,
-                    tenant=self.tenant,
-                    snapshot=snapshot,
-                    limits=self.limits,
-                )
-            except limiter.LimiterError as exc:
-                log.warning("Could not reconcile the limiter with Keap's headers: %s", exc)
+        # One round trip: the grant moves to now (Keap counted the call when it arrived, at the
+        # latest now), and our counts rise to Keap's headers. Also for a call with no answer.
+        try:
+            limiter.settle(
+                app=self.app.client_id,
+                tenant=self.tenant,
+                decision=grant,
+                snapshot=snapshot,
+                limits=self.limits,
+            )
+        except limiter.LimiterError as exc:
+            log.warning("Could not settle the limiter with Keap's answer: %s", exc)
         _record_usage(
             app=self.app.client_id,
             connection_id=self.connection_id,
@@ -517,7 +533,9 @@ def _seconds_until_budget(snapshot: QuotaSnapshot) -> float:
     minute = snapshot.app_minute or snapshot.tenant_minute
     if minute is not None and minute.available == 0:
         return 5.0  # a rolling minute frees a little at a time; look again soon
-    return 1.0  # the spike arrest: budget returns within the second
+    # The spike arrest: the limiter's own second window (settled at arrival) already keeps the
+    # next calls apart; a short pause just lets the calls in flight land first.
+    return SPIKE_PAUSE_SECONDS
 
 
 def _decode(response: requests.Response, path: str) -> Any:

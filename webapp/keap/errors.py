@@ -6,7 +6,15 @@ class KeapError(Exception):
 
 
 class KeapUnavailable(KeapError):
-    """Keap did not answer in time, the connection failed, or it answered 5xx: worth retrying."""
+    """Keap did not answer in time, the connection failed, or it answered 5xx: worth retrying.
+
+    `landed` is False only when the request provably never reached Keap (the connection was
+    refused), which is what lets a non-idempotent call such as a goal be sent again safely.
+    """
+
+    def __init__(self, message: str, *, landed: bool = True) -> None:
+        super().__init__(message)
+        self.landed = landed
 
 
 class KeapProtocolError(KeapError):

@@ -20,8 +20,11 @@ its moving window is one sorted list per limit and `hit()` answers a bare yes/no
 Use:
     decision = acquire(app=client_id, tenant=app_name, lane=Lane.BULK, limits=limits, timeout=30)
     ... call Keap ...
-    reconcile(app=client_id, tenant=app_name, snapshot=parse_quota_headers(response.headers),
-              limits=limits)
+    settle(app=client_id, tenant=app_name, decision=decision,
+           snapshot=parse_quota_headers(response.headers), limits=limits)
+
+`settle` moves the call's grant to the time its answer came (see base.py) and reconciles, in one
+round trip; call it also when the call failed without an answer.
 
 Raises LimiterUnavailable when the store is down (send nothing) and LimiterTimeout when the budget
 will not come back within `timeout`.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import threading
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from webapp.limiter.base import (
     Decision,
@@ -59,6 +63,7 @@ __all__ = [
     "parse_quota_headers",
     "pause",
     "reconcile",
+    "settle",
     "try_acquire",
 ]
 
@@ -76,9 +81,25 @@ def _settings_key() -> tuple[object, ...]:
     )
 
 
+def _forget(**_: object) -> None:
+    """A changed setting (tests' override_settings) makes the next get_limiter look again."""
+    global _fast
+    _fast = None
+
+
+_fast: Limiter | None = None
+setting_changed.connect(_forget, dispatch_uid="webapp.limiter.forget")
+
+
 def get_limiter() -> Limiter:
-    """Redis when REDIS_URL (or LIMITER_REDIS_URL) is set, else the database limiter."""
-    global _cached
+    """Redis when REDIS_URL (or LIMITER_REDIS_URL) is set, else the database limiter.
+
+    Built once per process and kept (every Keap call asks for it); settings changed at runtime
+    (which only tests do) are noticed through Django's `setting_changed` signal."""
+    global _cached, _fast
+    limiter = _fast
+    if limiter is not None:
+        return limiter
     key = _settings_key()
     with _lock:
         if _cached is None or _cached[0] != key:
@@ -106,6 +127,7 @@ def get_limiter() -> Limiter:
 
                 limiter = DatabaseLimiter(**tuning)
             _cached = (key, limiter)
+        _fast = _cached[1]
         return _cached[1]
 
 
@@ -123,3 +145,16 @@ def pause(*, app: str, tenant: str | None, seconds: float, bucket: str) -> None:
 
 def reconcile(*, app: str, tenant: str, snapshot: QuotaSnapshot, limits: Limits) -> None:
     get_limiter().reconcile(app=app, tenant=tenant, snapshot=snapshot, limits=limits)
+
+
+def settle(
+    *,
+    app: str,
+    tenant: str,
+    decision: Decision | None,
+    snapshot: QuotaSnapshot | None = None,
+    limits: Limits | None = None,
+) -> None:
+    get_limiter().settle(
+        app=app, tenant=tenant, decision=decision, snapshot=snapshot, limits=limits
+    )

@@ -8,11 +8,18 @@ Exact semantics (the Keap sandbox enforces the same; the backends and the test m
   have a timestamp g with g > t - W. So any half-open interval [a, a + W) holds at most N grants.
   When it is full, the wait is g_k + W - t where g_k is the oldest grant that must leave for one slot
   to open. Windows: app second (1 s), app minute (60 s), tenant minute (60 s).
+- Settle: once a granted call's response has arrived (or the call has failed), its grant's
+  timestamp becomes the settle time, in every sliding window, if the grant is still within the
+  minute. The server counts a call when it arrives, which lies between grant and response, so
+  settled windows upper-bound the server's: 25 grants in 1.000 s of our clock can arrive within
+  less than 1 s at Keap, but a settled grant never leaves our window before Keap's.
 - A day is the fixed UTC day (floor(t / 86 400 s)); its count resets at 00:00 UTC and a full day waits
   until then. The bulk lane may use the day only up to `bulk_day_cap` (the interactive reserve is kept
   back); the interactive lane may use all of it.
 - A limit of 0 stops calls: the decision waits forever (math.inf), so `acquire` gives up at once.
-- Pauses (from a 429) refuse everything in their bucket until they end.
+- Pauses (from a 429) refuse everything in their bucket until they end. An app-wide pause is a
+  wait for an app-wide slot like app:second: the refused caller registers as a waiter (below), so
+  fairness and the interactive lane survive the pause; a tenant's own pause is not.
 - The refused decision's wait is the largest wait among all binding limits; its bucket names that
   limit (ties go to the first of: paused, app:second, app:minute, app:day, tenant:minute, tenant:day).
 - Lanes and fairness only decide between calls that every limit above would admit: a bulk call is
@@ -114,6 +121,20 @@ def zero_limit_bucket(limits: Limits, lane: Lane) -> str | None:
     return None
 
 
+_zero_buckets: dict[tuple[Limits, Lane], str | None] = {}
+
+
+def _zero_bucket(limits: Limits, lane: Lane) -> str | None:
+    """zero_limit_bucket, remembered per (limits, lane): it is asked before every decision."""
+    try:
+        return _zero_buckets[(limits, lane)]
+    except KeyError:
+        if len(_zero_buckets) > 1024:
+            _zero_buckets.clear()
+        bucket = _zero_buckets[(limits, lane)] = zero_limit_bucket(limits, lane)
+        return bucket
+
+
 @dataclass(frozen=True)
 class Decision:
     granted: bool
@@ -124,6 +145,8 @@ class Decision:
     bucket: str
     # The limiter's clock (epoch seconds) when the call was granted; None when refused.
     granted_at: float | None = None
+    # Names the grant for `settle` (the Redis member, or the database row id); None when refused.
+    token: str | None = None
 
 
 class LimiterError(Exception):
@@ -235,7 +258,7 @@ class Limiter:
     ) -> Decision:
         """try_acquire, and for a refused caller that will wait at most `max_wait` seconds, register
         it as a waiter (`waiter` names an interactive caller) so bulk calls leave it its slot."""
-        bucket = zero_limit_bucket(limits, lane)
+        bucket = _zero_bucket(limits, lane)
         if bucket is not None:
             return Decision(granted=False, wait_seconds=FOREVER, bucket=bucket)
         max_wait_us = int(min(max_wait, 10 * 86_400) * US) if max_wait > 0 else 0
@@ -300,9 +323,32 @@ class Limiter:
 
     def reconcile(self, *, app: str, tenant: str, snapshot: QuotaSnapshot, limits: Limits) -> None:
         """Raise our used counts to what Keap reports (never lower them)."""
-        targets = reconcile_targets(snapshot, limits)
-        if not targets.is_empty():
-            self._reconcile(app=app, tenant=tenant, targets=targets)
+        self.settle(app=app, tenant=tenant, decision=None, snapshot=snapshot, limits=limits)
 
-    def _reconcile(self, *, app: str, tenant: str, targets: ReconcileTargets) -> None:
+    def settle(
+        self,
+        *,
+        app: str,
+        tenant: str,
+        decision: Decision | None,
+        snapshot: QuotaSnapshot | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        """After a call's response (or its failure): move its grant to now (see the settle rule
+        above) and reconcile with Keap's headers, in one step."""
+        targets = (
+            reconcile_targets(snapshot, limits)
+            if snapshot is not None and limits is not None
+            else None
+        )
+        if targets is not None and targets.is_empty():
+            targets = None
+        token = decision.token if decision is not None and decision.granted else None
+        if token is None and targets is None:
+            return
+        self._settle(app=app, tenant=tenant, token=token, targets=targets)
+
+    def _settle(
+        self, *, app: str, tenant: str, token: str | None, targets: ReconcileTargets | None
+    ) -> None:
         raise NotImplementedError

@@ -138,7 +138,9 @@ class DatabaseLimiter(Limiter):
             pauses = Pause.objects.using(self.using).filter(
                 app=app, tenant__in=["", tenant], until_us__gt=now
             )
-            pause_end = max(pauses.values_list("until_us", flat=True), default=now)
+            pause_ends = dict(pauses.values_list("tenant", "until_us"))
+            app_pause = max(pause_ends.get("", now) - now, 0)
+            pause_end = max(pause_ends.values(), default=now)
             waits = [
                 ("paused", pause_end - now),
                 ("app:second", window(grants.filter(scope=G), SECOND_US, limits.app_per_second)),
@@ -169,7 +171,10 @@ class DatabaseLimiter(Limiter):
             ).delete()
 
             def refuse(w: int, why: str) -> Decision:
-                self._register(app, tenant, lane, waiter, now, w, why, max_wait_us)
+                app_wide = why in {"app:second", "app:minute"} or (
+                    why == "paused" and app_pause >= w
+                )
+                self._register(app, tenant, lane, waiter, now, w, why, max_wait_us, app_wide)
                 return Decision(granted=False, wait_seconds=to_wait_seconds(w), bucket=why)
 
             if wait > 0:
@@ -217,8 +222,10 @@ class DatabaseLimiter(Limiter):
                     if wakes:
                         return refuse(max(min(wakes) - now, 0) + self.poll_us, "fair")
 
-            self._grant(app, tenant, lane, waiter, now, day)
-            return Decision(granted=True, wait_seconds=0.0, bucket="", granted_at=now / 1e6)
+            token = self._grant(app, tenant, lane, waiter, now, day)
+            return Decision(
+                granted=True, wait_seconds=0.0, bucket="", granted_at=now / 1e6, token=token
+            )
 
         return self._atomic(app, body)
 
@@ -232,20 +239,21 @@ class DatabaseLimiter(Limiter):
         wait: int,
         why: str,
         max_wait_us: int,
+        app_wide: bool,
     ) -> None:
         """Mirror of `refuse` in the Lua script: who waits for an app-wide slot, and until when."""
         if lane is Lane.INTERACTIVE:
             if not waiter:
                 return
             mine = self._waiters(app, INTERACTIVE_KIND).filter(name=waiter)
-            if wait <= max_wait_us and why in {"app:second", "app:minute"}:
+            if wait <= max_wait_us and app_wide:
                 if not mine.update(wake_us=now + wait):
                     mine.create(app=app, kind=INTERACTIVE_KIND, name=waiter, wake_us=now + wait)
             else:
                 mine.delete()
             return
         mine = self._waiters(app, BULK_KIND).filter(name=tenant)
-        if wait <= max_wait_us and why in {"app:second", "app:minute", "interactive", "fair"}:
+        if wait <= max_wait_us and (app_wide or why in {"interactive", "fair"}):
             # Keep the latest wake among the tenant's callers (ZADD GT in Redis).
             if not mine.exists():
                 mine.create(app=app, kind=BULK_KIND, name=tenant, wake_us=now + wait)
@@ -256,8 +264,8 @@ class DatabaseLimiter(Limiter):
 
     def _grant(
         self, app: str, tenant: str, lane: Lane, waiter: str | None, now: int, day: int
-    ) -> None:
-        Grant.objects.using(self.using).create(
+    ) -> str:
+        grant = Grant.objects.using(self.using).create(
             app=app, tenant=tenant, lane=lane.value, scope=G, at_us=now
         )
         days = DayCount.objects.using(self.using)
@@ -270,6 +278,7 @@ class DatabaseLimiter(Limiter):
                 self._waiters(app, INTERACTIVE_KIND).filter(name=waiter).delete()
         else:
             self._waiters(app, BULK_KIND).filter(name=tenant, wake_us__lte=now).delete()
+        return str(grant.pk)
 
     # --- pauses and reconciliation ----------------------------------------------------------------
     def _pause(self, *, app: str, tenant: str, pause_us: int) -> None:
@@ -283,46 +292,57 @@ class DatabaseLimiter(Limiter):
 
         self._atomic(app, body)
 
-    def _reconcile(self, *, app: str, tenant: str, targets: ReconcileTargets) -> None:
+    def _settle(
+        self, *, app: str, tenant: str, token: str | None, targets: ReconcileTargets | None
+    ) -> None:
         def body(now: int) -> None:
-            day = now // DAY_US
-            days = DayCount.objects.using(self.using)
-
-            def raise_day(who: str, target: int) -> None:
-                row = days.filter(app=app, tenant=who, day=day)
-                if not row.exists():
-                    row.create(app=app, tenant=who, day=day, used=target)
-                else:
-                    row.filter(used__lt=target).update(used=target)
-
-            def raise_window(qs: QuerySet[Grant], scope: str, who: str, target: int) -> None:
-                missing = target - qs.filter(at_us__gt=now - MINUTE_US).count()
-                if missing > 0:
-                    # Keap counted calls we did not: phantom grants at `now` are conservative.
-                    Grant.objects.using(self.using).bulk_create(
-                        [
-                            Grant(app=app, tenant=who, lane="r", scope=scope, at_us=now)
-                            for _ in range(missing)
-                        ]
-                    )
-
-            grants = self._grants(app)
-            if targets.app_day is not None and day_reconcile_allowed(
-                now_us=now, reset_us=targets.app_day_reset_us
-            ):
-                raise_day("", targets.app_day)
-            if targets.app_minute is not None:
-                raise_window(
-                    grants.filter(scope__in=[G, APP_MINUTE]), APP_MINUTE, "", targets.app_minute
+            if token is not None and token.isdigit():
+                # Settle: the answered call's grant moves to now, if still within the minute.
+                self._grants(app).filter(pk=int(token), scope=G, at_us__gt=now - MINUTE_US).update(
+                    at_us=now
                 )
-            if targets.tenant_minute is not None:
-                raise_window(
-                    grants.filter(tenant=tenant, scope__in=[G, TENANT_MINUTE]),
-                    TENANT_MINUTE,
-                    tenant,
-                    targets.tenant_minute,
-                )
-            if targets.tenant_day is not None and day_reconcile_allowed(now_us=now, reset_us=None):
-                raise_day(tenant, targets.tenant_day)
+            if targets is not None:
+                self._raise(app, tenant, targets, now)
 
         self._atomic(app, body)
+
+    def _raise(self, app: str, tenant: str, targets: ReconcileTargets, now: int) -> None:
+        day = now // DAY_US
+        days = DayCount.objects.using(self.using)
+
+        def raise_day(who: str, target: int) -> None:
+            row = days.filter(app=app, tenant=who, day=day)
+            if not row.exists():
+                row.create(app=app, tenant=who, day=day, used=target)
+            else:
+                row.filter(used__lt=target).update(used=target)
+
+        def raise_window(qs: QuerySet[Grant], scope: str, who: str, target: int) -> None:
+            missing = target - qs.filter(at_us__gt=now - MINUTE_US).count()
+            if missing > 0:
+                # Keap counted calls we did not: phantom grants at `now` are conservative.
+                Grant.objects.using(self.using).bulk_create(
+                    [
+                        Grant(app=app, tenant=who, lane="r", scope=scope, at_us=now)
+                        for _ in range(missing)
+                    ]
+                )
+
+        grants = self._grants(app)
+        if targets.app_day is not None and day_reconcile_allowed(
+            now_us=now, reset_us=targets.app_day_reset_us
+        ):
+            raise_day("", targets.app_day)
+        if targets.app_minute is not None:
+            raise_window(
+                grants.filter(scope__in=[G, APP_MINUTE]), APP_MINUTE, "", targets.app_minute
+            )
+        if targets.tenant_minute is not None:
+            raise_window(
+                grants.filter(tenant=tenant, scope__in=[G, TENANT_MINUTE]),
+                TENANT_MINUTE,
+                tenant,
+                targets.tenant_minute,
+            )
+        if targets.tenant_day is not None and day_reconcile_allowed(now_us=now, reset_us=None):
+            raise_day(tenant, targets.tenant_day)
