@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 from django.test import Client
 
 from tests.factories import PASSWORD, ConnectionFactory, UserFactory
@@ -98,6 +97,16 @@ def password() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _no_usage_from_earlier_tests():
+    """Usage records buffered in this process by an earlier test never reach this test's database."""
+    from webapp.usage import recorder
+
+    recorder.LOCAL.items.clear()
+    yield
+    recorder.LOCAL.items.clear()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(settings):
     """Each test starts with an empty cache (allauth's rate limits live there)."""
     from django.core.cache import cache
@@ -121,24 +130,7 @@ def sandbox(tmp_path_factory):
 @pytest.fixture
 def issue_tokens(sandbox):
     """Return a function that runs the whole consent + code exchange and returns Keap's JSON."""
-
-    def issue(*, app: str = "ab123", email: str = "alex@sandbox.keap.test") -> dict:
-        params = sandbox.consent(sandbox.authorize_url(state="s"), email=email, app=app)
-        response = requests.post(
-            f"{sandbox.url}/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": params["code"],
-                "redirect_uri": sandbox.redirect_uris[0],
-                "client_id": sandbox.client_id,
-                "client_secret": sandbox.client_secret,
-            },
-            timeout=5,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return issue
+    return sandbox.issue_tokens
 
 
 def point_onramp_at(sandbox, settings):

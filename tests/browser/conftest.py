@@ -66,3 +66,21 @@ def live_keap(keap, live_server, settings):
     settings.KEAP_SIGNIN_REDIRECT_URI = f"{live_server.url}/accounts/keap/login/callback/"
     keap.set_redirect_uris([settings.KEAP_REDIRECT_URI, settings.KEAP_SIGNIN_REDIRECT_URI])
     return keap
+
+
+def sign_in(page, live_server, email: str, password: str) -> None:
+    """Sign in through Onramp's own form, as a customer would."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.locator("input[name=login]").fill(email)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Sign In").click()
+
+
+def through_keap(page, *, app: str, decision: str = "Allow", email: str = "alex@sandbox.keap.test"):
+    """On the sandbox's Keap pages: sign in if asked, pick the Keap app, Allow or Deny."""
+    if page.get_by_text("Sign in to Keap").is_visible():
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill("sandbox")
+        page.get_by_role("button", name="Sign in").click()
+    page.locator(f"input[name=app][value={app}]").check()
+    page.get_by_role("button", name=decision).click()

@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import through_keap
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -32,11 +34,7 @@ def _sign_up(page, live_server, mailoutbox, email: str) -> None:
 def _through_keap(page, *, app: str, decision: str) -> None:
     page.get_by_role("button", name="Connect Keap account").click()
     expect(page.get_by_text("Sign in to Keap")).to_be_visible()
-    page.get_by_label("Email").fill("alex@sandbox.keap.test")
-    page.get_by_label("Password").fill("sandbox")
-    page.get_by_role("button", name="Sign in").click()
-    page.locator(f"input[name=app][value={app}]").check()
-    page.get_by_role("button", name=decision).click()
+    through_keap(page, app=app, decision=decision)
 
 
 def test_new_customer_signs_up_connects_a_keap_app_and_sees_it(

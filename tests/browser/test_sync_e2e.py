@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in, through_keap
 from tests.factories import PASSWORD, UserFactory
 from webapp.sync.models import Contact
 
@@ -14,16 +15,9 @@ def test_contacts_arrive_with_a_live_progress_bar(page, live_server, live_keap, 
     # Slow pages down so a person (and this test) can watch the bar move.
     live_keap.inject("latency", ms=1500, count=3, path_prefix="/crm/rest/v2/contacts")
     owner = UserFactory(email="watcher@example.com")
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("input[name=login]").fill(owner.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, live_server, owner.email, PASSWORD)
     page.get_by_role("button", name="Connect Keap account").click()
-    page.get_by_label("Email").fill("alex@sandbox.keap.test")
-    page.get_by_label("Password").fill("sandbox")
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name=app][value=cd456]").check()
-    page.get_by_role("button", name="Allow").click()
+    through_keap(page, app="cd456")
 
     expect(page.get_by_role("heading", name="Keap app cd456")).to_be_visible()
     expect(page.locator("progress.sync-bar")).to_be_visible(timeout=20_000)

@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in, through_keap
 from tests.factories import PASSWORD, UserFactory
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import NeedsReconnect, client_for
@@ -10,20 +11,11 @@ from webapp.connections.tokens import NeedsReconnect, client_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _keap_consent(page, *, app: str, email: str = "alex@sandbox.keap.test") -> None:
-    if page.get_by_text("Sign in to Keap").is_visible():
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill("sandbox")
-        page.get_by_role("button", name="Sign in").click()
-    page.locator(f"input[name=app][value={app}]").check()
-    page.get_by_role("button", name="Allow").click()
-
-
 def test_sign_in_with_keap_signs_up_and_connects_the_app_in_one_step(page, live_server, live_keap):
     page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_role("link", name="Keap").click()
+    page.get_by_role("link", name="Keap", exact=True).click()
     page.get_by_role("button", name="Continue").click()
-    _keap_consent(page, app="cd456")
+    through_keap(page, app="cd456")
 
     expect(page.get_by_role("heading", name="Your Keap connections")).to_be_visible()
     expect(page.get_by_text("Connected Keap app cd456 (Cedar Dental).")).to_be_visible()
@@ -39,12 +31,9 @@ def test_revoked_grant_shows_a_banner_and_email_and_reconnecting_restores_it(
     page, live_server, live_keap, mailoutbox
 ):
     owner = UserFactory(email="revoked@example.com")
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("input[name=login]").fill(owner.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, live_server, owner.email, PASSWORD)
     page.get_by_role("button", name="Connect Keap account").click()
-    _keap_consent(page, app="ab123")
+    through_keap(page, app="ab123")
     expect(page.get_by_text("Connected Keap app ab123 (Acme Bakery).")).to_be_visible()
     connection = KeapConnection.objects.get(owner=owner)
 
@@ -63,7 +52,7 @@ def test_revoked_grant_shows_a_banner_and_email_and_reconnecting_restores_it(
     assert live_keap.stats()["token:refresh_token"] == refreshes  # no further refresh attempted
 
     banner.get_by_role("button", name="Reconnect ab123").click()
-    _keap_consent(page, app="ab123")
+    through_keap(page, app="ab123")
 
     expect(page.get_by_role("heading", name="Keap app ab123")).to_be_visible()
     expect(page.get_by_text("Recovered after Keap revoked access.")).to_be_visible()

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, sign_in, through_keap
 from tests.factories import PASSWORD, UserFactory
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import client_for
@@ -18,16 +18,9 @@ def test_connection_page_counts_exactly_what_keap_counted(
     page, live_server, live_keap, eager_celery
 ):
     owner = UserFactory(email="counts@example.com")
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("input[name=login]").fill(owner.email)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, live_server, owner.email, PASSWORD)
     page.get_by_role("button", name="Connect Keap account").click()
-    page.get_by_label("Email").fill("alex@sandbox.keap.test")
-    page.get_by_label("Password").fill("sandbox")
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name=app][value=cd456]").check()
-    page.get_by_role("button", name="Allow").click()
+    through_keap(page, app="cd456")
     expect(page.get_by_role("heading", name="Keap app cd456")).to_be_visible()
 
     connection = KeapConnection.objects.get(owner=owner)

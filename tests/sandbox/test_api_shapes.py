@@ -1,32 +1,14 @@
 """userinfo and profile bodies checked against Keap's own OpenAPI documents."""
 
-import json
-from functools import cache
-from pathlib import Path
-
 import pytest
 import requests
-import yaml
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
+from tests.sandbox.openapi import V1, V2, V2_2026
+from tests.sandbox.openapi import spec as _spec
 from tests.sandbox.server import bearer
-
-OPENAPI_DIR = Path(__file__).resolve().parents[3] / "shared" / "keap" / "openapi"
-V1 = "keap-rest-v1-2025-11-05.json"
-V2 = "keap-rest-v2-2025-11-05.json"
-V2_2026 = "keap-rest-v2-2026-08.yml"
-
-
-@cache
-def _spec(name: str) -> dict:
-    path = OPENAPI_DIR / name
-    if not path.exists():
-        pytest.skip(f"missing Keap OpenAPI document {path}")
-    if name.endswith(".yml"):
-        return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return json.loads(path.read_text())
 
 
 def _response_schema(name: str, path: str) -> dict:
