@@ -8,11 +8,12 @@ import json
 from functools import cache
 from pathlib import Path
 
-import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4, DRAFT202012
+
+from tests.conftest import missing_service
 
 # CI runs in a clean clone with `shared/` beside the repository.
 OPENAPI_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "keap" / "openapi"
@@ -25,7 +26,7 @@ V2_2026 = "keap-rest-v2-2026-08.yml"
 def spec(name: str) -> dict:
     path = OPENAPI_DIR / name
     if not path.exists():
-        pytest.skip(f"missing Keap OpenAPI document {path}")
+        missing_service(f"Keap's OpenAPI document {path} (../shared beside the repository)")
     if name.endswith(".yml"):
         return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return json.loads(path.read_text())

@@ -229,15 +229,19 @@ def to_wait_seconds(wait_us: float) -> float:
 class Limiter:
     """What both backends offer; `acquire` (the waiting loop) is shared."""
 
-    grace_us: int = DEFAULT_GRACE_US
-    poll_us: int = DEFAULT_POLL_US
-
     def __init__(
         self,
         *,
+        clock: Callable[[], int] | None = None,
+        grace_us: int = DEFAULT_GRACE_US,
+        poll_us: int = DEFAULT_POLL_US,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Tests only: a function returning epoch microseconds. Production reads the store's clock.
+        self._clock = clock
+        self.grace_us = grace_us
+        self.poll_us = poll_us
         # Injectable so tests can run the waiting loop on a simulated clock.
         self._sleep = sleep
         self._monotonic = monotonic

@@ -24,8 +24,6 @@ from django.db.models import Count, F, QuerySet
 from webapp.limiter.base import (
     ACTIVE_US,
     DAY_US,
-    DEFAULT_GRACE_US,
-    DEFAULT_POLL_US,
     MINUTE_US,
     SECOND_US,
     Decision,
@@ -48,17 +46,10 @@ class DatabaseLimiter(Limiter):
         self,
         *,
         using: str = "default",
-        clock: Callable[[], int] | None = None,
-        grace_us: int = DEFAULT_GRACE_US,
-        poll_us: int = DEFAULT_POLL_US,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.using = using
-        # Tests only: a function returning epoch microseconds. Production reads the database clock.
-        self._clock = clock
-        self.grace_us = grace_us
-        self.poll_us = poll_us
 
     # --- plumbing ---------------------------------------------------------------------------------
     def _now(self) -> int:

@@ -38,7 +38,6 @@ shares the app's hash tag, which is what a cluster needs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -47,8 +46,6 @@ from webapp.limiter.base import (
     ACTIVE_US,
     DAY_GUARD_US,
     DAY_RESET_TOLERANCE_US,
-    DEFAULT_GRACE_US,
-    DEFAULT_POLL_US,
     Decision,
     Lane,
     Limiter,
@@ -318,21 +315,14 @@ class RedisLimiter(Limiter):
         *,
         client: redis.Redis,
         prefix: str = "onramp:limiter",
-        clock: Callable[[], int] | None = None,
-        grace_us: int = DEFAULT_GRACE_US,
-        poll_us: int = DEFAULT_POLL_US,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.client = client
         self.prefix = prefix
-        # Tests only: a function returning epoch microseconds. Production reads Redis TIME.
-        self._clock = clock
-        self.grace_us = grace_us
-        self.poll_us = poll_us
         # The arguments that depend only on the limits and the lane, built once (Limits is frozen).
         self._limit_args: dict[tuple[Limits, Lane], list[str]] = {}
-        self._tuning_args = [str(grace_us), str(poll_us), str(ACTIVE_US)]
+        self._tuning_args = [str(self.grace_us), str(self.poll_us), str(ACTIVE_US)]
         # register_script sends EVALSHA, and loads the script again if Redis has lost it.
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._pause_script = client.register_script(PAUSE_LUA)
