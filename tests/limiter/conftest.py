@@ -1,7 +1,8 @@
 """Both limiter backends behind one fixture, each on a clock the test controls.
 
-Redis tests use database 15 and a key prefix of their own, and delete their keys afterwards, so they
-never touch the keys of other tests or of a running Onramp (database 0).
+Redis tests use LIMITER_TEST_REDIS_URL, else the suite's REDIS_URL, else database 15, with a key
+prefix of their own, and delete their keys afterwards, so they never touch the keys of other tests or
+of a running Onramp.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ import redis
 from tests.conftest import missing_service
 from webapp.limiter.base import Limiter
 
-LIMITER_REDIS_URL = os.environ.get("LIMITER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+LIMITER_REDIS_URL = (
+    os.environ.get("LIMITER_TEST_REDIS_URL")
+    or os.environ.get("REDIS_URL")
+    or "redis://127.0.0.1:6379/15"
+)
 # A Tuesday noon, far from midnight; tests that need midnight move there themselves.
 START_US = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp()) * 1_000_000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -292,6 +293,30 @@ def test_fairness_does_not_hold_back_a_tenant_when_nobody_else_waits(limiter, cl
     grant_n(limiter, limits, 10, clock, tenant="only")
 
 
+def test_the_windows_and_the_fair_share_run_on_across_utc_midnight(limiter, clock):
+    limits = replace(ROOMY, app_per_second=4, tenant_per_minute=12)
+    midnight = (clock.now_us // DAY_US + 1) * DAY_US
+    clock.now_us = midnight - 300_000
+    # Keap reports calls we did not make: they count in the minutes, never in the second.
+    limiter.reconcile(
+        app="app",
+        tenant="c",
+        snapshot=QuotaSnapshot(
+            app_minute=QuotaWindow(limit=100_000, used=3, available=None),
+            tenant_minute=QuotaWindow(limit=12, used=12, available=0),
+        ),
+        limits=limits,
+    )
+    clock.now_us = midnight - 200_000
+    assert take(limiter, limits, tenant="b").granted  # b asks in the bulk lane before midnight
+    clock.now_us = midnight + 100_000
+    grant_n(limiter, limits, 2, clock, tenant="a")  # after it, b still counts: two slots each
+    refused = take(limiter, limits, tenant="a")
+    assert (refused.bucket, refused.wait_seconds) == ("fair", pytest.approx(1.0))
+    refused = take(limiter, limits, tenant="c", lane=INTERACTIVE)
+    assert (refused.bucket, refused.wait_seconds) == ("tenant:minute", pytest.approx(59.6))
+
+
 def test_acquire_sleeps_exactly_the_wait(limiter, clock):
     limits = replace(ROOMY, app_per_second=1)
     sleeps: list[float] = []
@@ -348,9 +373,25 @@ def test_redis_keys_do_not_grow_with_calls(redis_prefix, clock):
     keys = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*"))
     assert len(keys) <= 12, keys
     base = f"{prefix}:{{app}}"
-    assert client.zcard(f"{base}:s") <= 10
     assert client.zcard(f"{base}:m") <= 100
-    assert 0 < client.pttl(f"{base}:m") <= 120_000  # idle apps leave nothing behind
+    # A tenant's minute is trimmed at least every 5 s: at most 5 s of grants (10/s) past its limit.
+    assert client.zcard(f"{base}:tm:a") + client.zcard(f"{base}:tm:b") <= 100 + 5 * 10
+    for key in keys:  # idle apps leave nothing behind
+        assert client.pttl(key) > 0, key
+    assert 0 < client.pttl(f"{base}:m") <= 120_000
+
+
+def test_redis_limiter_loads_its_scripts_where_redis_has_lost_them(redis_prefix, clock):
+    from webapp.limiter.redis_backend import ACQUIRE_LUA, RedisLimiter, _Script
+
+    client, prefix = redis_prefix
+    limiter = RedisLimiter(client=client, prefix=prefix, clock=clock)
+    # A source Redis has never seen, as after a restart or SCRIPT FLUSH.
+    limiter._acquire = _Script(f"{ACQUIRE_LUA}\n-- {uuid.uuid4().hex}\n")
+    assert client.script_exists(limiter._acquire.sha) == [False]
+    assert take(limiter, ROOMY).granted
+    assert client.script_exists(limiter._acquire.sha) == [True]
+    assert take(limiter, ROOMY).granted
 
 
 def test_get_limiter_uses_redis_when_redis_url_is_set(settings):

@@ -11,6 +11,7 @@ from django.db import connection
 
 from tests.limiter._workers import Job, hammer, setup_django
 from tests.limiter.conftest import LIMITER_REDIS_URL
+from webapp.limiter.base import Lane, Limits
 
 OFFSETS = {"same clocks": [0.0] * 8, "clocks two seconds apart": [2.0, -2.0] * 4}
 
@@ -68,3 +69,34 @@ def test_four_processes_never_exceed_the_per_second_limit_on_the_database(pool, 
     grants = run_jobs(pool, jobs)
     assert worst_window(grants) <= limit
     assert len(grants) >= 0.9 * limit * seconds
+
+
+def test_processes_forked_from_one_that_used_the_redis_limiter_share_its_budget(redis_prefix):
+    """Celery's prefork pool forks workers from a process that may have decided already: each child
+    must talk to Redis over its own connection, never its parent's."""
+    from webapp.limiter.redis_backend import RedisLimiter
+
+    client, prefix = redis_prefix
+    limiter = RedisLimiter(client=client, prefix=prefix)
+    limits = Limits(app_per_minute=3, interactive_reserve=0.0)
+
+    def take() -> tuple[bool, str]:
+        decision = limiter.try_acquire(app="forked", tenant="t", lane=Lane.BULK, limits=limits)
+        return decision.granted, decision.bucket
+
+    assert take() == (True, "")  # the parent's connection is open before the fork
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def child() -> None:
+        results.put([take() for _ in range(2)])
+
+    children = [context.Process(target=child) for _ in range(2)]
+    for process in children:
+        process.start()
+    decisions = [d for _ in children for d in results.get(timeout=30)]
+    for process in children:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    decisions.append(take())  # and the parent's connection still works after they are gone
+    assert sorted(decisions) == [(False, "app:minute")] * 3 + [(True, "")] * 2
