@@ -3,19 +3,24 @@
 Starts its own sandbox process (temp database, 100,000 seeded contacts for `ab123`, Keap's own
 limits: 25 calls/s is far above the page rate, so nothing is throttled) and runs Onramp's real sync
 code in this process (webapp.sync.flows.work_on_run, what the Celery task calls) on a temp SQLite
-database, through the real Keap client and the shared limiter (its database backend).
+database (or, with --postgres URL, a schema of its own in that PostgreSQL database), through the
+real Keap client and the shared limiter (its Redis backend when REDIS_URL is set, as in
+production; else its database backend).
 
 Measured in the same run:
 - `page_latency_s`: median time for one 1000-contact v2 page from the sandbox through Onramp's
   Keap client (limiter, token, typed records), what a strictly sequential cursor walk pays per
-  page; `lower_bound_s` = pages x that. Also `raw_page_latency_s` (plain HTTP + JSON decode, no
-  Onramp code) and `ratio_vs_plain_http` against that stricter bound.
+  page, sampled over 7 pages before the sync and 7 after it; `lower_bound_s` = pages x that.
+  Also `raw_page_latency_s` (plain HTTP + JSON decode, no Onramp code) and
+  `ratio_vs_plain_http` against that stricter bound.
 - `wall_s`: the initial sync, claim to finish; `ratio` = wall / lower bound (target <= 1.3).
-- `upsert_per_s`: contacts / time spent storing pages (local processing only; target >= 20,000).
+- `upsert_per_s`: contacts / time spent on local processing (target >= 20,000): reading each
+  page's JSON into typed contacts, making the rows and storing them (`local_s`: the wall time
+  during which any of these ran, in either thread).
 - `peak_worker_rss_mb`: this process's peak RSS (target <= 250).
 - `incremental_calls`: list calls the sandbox saw during the second sync (target <= 3).
 
-    .venv/bin/python bench/sync.py [--contacts 100000] [--changed 1000]
+    .venv/bin/python bench/sync.py [--contacts 100000] [--changed 1000] [--postgres URL]
 
 The last line printed is a JSON object.
 """
@@ -30,6 +35,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -59,9 +65,10 @@ def page_latency(server: SandboxServer, token: str, pages: int = 7) -> float:
     return statistics.median(timings[1:])  # the first pays for the connection
 
 
-def client_page_latency(connection, pages: int = 7) -> float:
-    """Median seconds for one 1000-contact page through Onramp's Keap client (limiter, token,
-    typed records): what one sequential page costs the sync before it stores anything."""
+def client_page_latencies(connection, pages: int = 8) -> list[float]:
+    """Seconds for each of `pages` 1000-contact pages through Onramp's Keap client (limiter,
+    token, typed records), walked in order: what one sequential page costs the sync before it
+    stores anything. The first page is left out (it pays for the connection)."""
     from webapp.connections.tokens import client_for
     from webapp.keap.client import Lane
 
@@ -72,7 +79,7 @@ def client_page_latency(connection, pages: int = 7) -> float:
         page = client.list_contacts_v2(page_size=1000, page_token=token, order_by="id asc")
         timings.append(time.perf_counter() - started)
         token = page.next_page_token
-    return statistics.median(timings[1:])
+    return timings[1:]
 
 
 def list_calls(server: SandboxServer) -> int:
@@ -85,8 +92,34 @@ def list_calls(server: SandboxServer) -> int:
 PREFIX = f"onramp-bench-sync-{os.getpid()}"
 
 
-def configure(workdir: Path, server: SandboxServer) -> str:
-    """Point Onramp at the sandbox and a temp SQLite database; return the limiter's backend.
+SCHEMA = f"onramp_bench_sync_{os.getpid()}"
+
+
+def database_url(workdir: Path, postgres: str) -> str:
+    """A temp SQLite file; or, given a PostgreSQL URL, a schema of this run's own in that
+    database (created here, dropped by forget_schema), as the first on the search path."""
+    if not postgres:
+        return f"sqlite:///{workdir / 'onramp.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {SCHEMA}")
+    separator = "&" if "?" in postgres else "?"
+    return f"{postgres}{separator}options={quote(f'-c search_path={SCHEMA}')}"
+
+
+def forget_schema(postgres: str) -> None:
+    if postgres:
+        import psycopg
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+
+def configure(workdir: Path, server: SandboxServer, postgres: str) -> str:
+    """Point Onramp at the sandbox and its database; return the limiter's backend.
 
     With REDIS_URL set, the shared limiter (and usage buffer) use that Redis, as production
     does, under keys of this run's own; without it, the database limiter.
@@ -100,7 +133,7 @@ def configure(workdir: Path, server: SandboxServer) -> str:
         TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="localhost",
         DJANGO_SETTINGS_MODULE="webapp.settings",
-        DATABASE_URL=f"sqlite:///{workdir / 'onramp.sqlite3'}",
+        DATABASE_URL=database_url(workdir, postgres),
         CELERY_BROKER_URL="filesystem://",
         CELERY_FILESYSTEM_BROKER_DIR=str(workdir / "broker"),
         KEAP_CLIENT_ID=server.client_id,
@@ -151,21 +184,49 @@ def connection_for(tokens: dict):
     return connection
 
 
-def sync(connection, kind: str, store_seconds: list[float]):
-    """Work one run to the end in this process, as the Celery task would; return it."""
+def _timed(module, name: str, spans: list[tuple[float, float]]):
+    """Swap module.name for a copy that adds the (start, end) of each call to `spans`; return
+    an undo."""
+    real = getattr(module, name)
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spans.append((started, time.perf_counter()))
+
+    setattr(module, name, timed)
+    return lambda: setattr(module, name, real)
+
+
+def busy_seconds(spans: list[tuple[float, float]]) -> float:
+    """Wall time covered by at least one span. The fetching thread reads page k+1 while the
+    sync stores page k: each is slowed by the other, and adding both up would count the
+    shared time twice."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def sync(connection, kind: str, local_spans: list[tuple[float, float]]):
+    """Work one run to the end in this process, as the Celery task would; return it.
+
+    `local_spans` collects when local processing ran: reading each page's JSON into typed
+    contacts (the client's _read_contacts), making the rows (prepare_page) and storing them
+    with the checkpoint's select and upsert (store_page)."""
+    from webapp.keap import client
     from webapp.sync import flows, store
     from webapp.sync.models import SyncRun
 
-    real = store.store_page
-
-    def timed(**kwargs):
-        started = time.perf_counter()
-        try:
-            return real(**kwargs)
-        finally:
-            store_seconds.append(time.perf_counter() - started)
-
-    store.store_page = timed
+    undo = [
+        _timed(client, "_read_contacts", local_spans),
+        _timed(store, "prepare_page", local_spans),
+        _timed(store, "store_page", local_spans),
+    ]
     try:
         run = SyncRun.objects.create(connection=connection, kind=kind)
         started = time.perf_counter()
@@ -173,7 +234,8 @@ def sync(connection, kind: str, store_seconds: list[float]):
             pass
         wall = time.perf_counter() - started
     finally:
-        store.store_page = real
+        for step in undo:
+            step()
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     return run, wall
@@ -183,6 +245,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--changed", type=int, default=1_000)
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="URL",
+        help="sync into this PostgreSQL database (in a schema of the run's own, dropped "
+        "afterwards) instead of a temp SQLite file",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="onramp-sync-bench-") as tmp:
         workdir = Path(tmp)
@@ -191,19 +260,26 @@ def main() -> None:
         server.seed_offline(args.contacts, [TENANT])
         server.start()
         try:
-            limiter_backend = configure(workdir, server)
+            limiter_backend = configure(workdir, server, args.postgres)
             tokens = server.issue_tokens(app=TENANT)
             raw_latency = page_latency(server, tokens["access_token"])
             connection = connection_for(server.issue_tokens(app=TENANT))
-            latency = client_page_latency(connection)
+            latencies = client_page_latencies(connection)
             print(
                 f"one 1000-contact page: {raw_latency * 1000:.0f} ms plain HTTP, "
-                f"{latency * 1000:.0f} ms through Onramp's client; syncing…",
+                f"{statistics.median(latencies) * 1000:.0f} ms through Onramp's client; "
+                "syncing…",
                 flush=True,
             )
 
-            store_seconds: list[float] = []
-            first, wall = sync(connection, "initial", store_seconds)
+            local_spans: list[tuple[float, float]] = []
+            load_before = os.getloadavg()[0]
+            first, wall = sync(connection, "initial", local_spans)
+            load_after = os.getloadavg()[0]
+            # Sampled again right after the sync as well, so that a machine that got busier or
+            # quieter during the sync moves the bound with it.
+            latencies += client_page_latencies(connection)
+            latency = statistics.median(latencies)
             stored = first.created + first.updated + first.unchanged
             print(
                 f"initial: {first.fetched} contacts, {first.pages} pages in {wall:.1f}s", flush=True
@@ -225,6 +301,7 @@ def main() -> None:
         finally:
             server.stop()
             forget_redis_keys()
+            forget_schema(args.postgres)
 
     lower_bound = first.pages * latency
     raw_lower_bound = first.pages * raw_latency
@@ -240,14 +317,17 @@ def main() -> None:
                 "ratio": round(wall / lower_bound, 3),
                 "raw_page_latency_s": round(raw_latency, 4),
                 "ratio_vs_plain_http": round(wall / raw_lower_bound, 3),
-                "upsert_per_s": round(stored / sum(store_seconds)),
+                "upsert_per_s": round(stored / busy_seconds(local_spans)),
+                "local_s": round(busy_seconds(local_spans), 2),
                 "peak_worker_rss_mb": round(peak_rss_mb, 1),
                 "incremental_calls": incremental_calls,
                 "incremental_updated": second.updated,
                 "incremental_wall_s": round(second_wall, 2),
                 "limits": "Keap's own (25/s, 1,500/min): not reached",
                 "limiter": limiter_backend,
-                "load_average": round(os.getloadavg()[0], 2),
+                "database": "postgresql" if args.postgres else "sqlite",
+                "load_average": [round(load_before, 2), round(load_after, 2)],
+                "cpus": os.cpu_count(),
             }
         )
     )

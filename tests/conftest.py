@@ -54,9 +54,20 @@ def other_customer(db):
     return UserFactory(email="other@example.com")
 
 
+# The staff persona's authenticator app secret (base32), for tests that sign in with a TOTP code.
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
 @pytest.fixture
 def staff(db):
-    return UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    """A member of staff with an authenticator app and recovery codes, as staff must have."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    user = UserFactory(email="staff@example.com", is_staff=True, is_superuser=True)
+    TOTP.activate(user, STAFF_TOTP_SECRET)
+    RecoveryCodes.activate(user)
+    return user
 
 
 def _client_for(user) -> Client:

@@ -21,6 +21,7 @@ _KEY_VALUE = re.compile(
     (\b["']?(?:{_SECRET_KEYS})["']?   # the key, maybe quoted
     \s*[:=]\s*
     ["']?)                            # the opening quote of the value, if any
+    (?!\[redacted\](?![^"'&\s,}}\]]))  # not exactly the marker (log formatters redact again)
     [^"'&\s,}}\]]+                    # the value itself
     """
 )

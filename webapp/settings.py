@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("ONRAMP_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("ONRAMP_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
+    "csp",
     "django_htmx",
     "template_partials",
     "webapp.accounts",
@@ -87,12 +89,16 @@ INSTALLED_APPS = [
     "webapp.goals",
     "webapp.capabilities",
     "webapp.usage",
+    "webapp.operations",
     "webapp.pages",
     "webapp.keap_signin",
 ]
 
 MIDDLEWARE = [
+    # First, so every line logged for a request (and every task it enqueues) carries its id.
+    "webapp.observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "webapp.accounts.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -102,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "webapp.accounts.middleware.StaffMFARequiredMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -139,6 +146,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-onramp-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # An unreachable database fails a request (and /readyz) in seconds instead of hanging it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and broker ---------------------------------------------------------------------
@@ -149,6 +158,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "onramp",
+            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
         }
     }
 else:
@@ -179,6 +189,10 @@ if CELERY_BROKER_URL == "filesystem://":
 else:
     # Keep every countdown below this: a task not acknowledged within it is delivered again.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport with a fix that keeps the consumer alive when Redis restarts
+        # (see the module's docstring).
+        CELERY_BROKER_TRANSPORT = "webapp.broker:Transport"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"
@@ -191,6 +205,20 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How often each active connection's contacts are synced incrementally (jittered).
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 900)
+# Contact sync tuning (webapp/sync/flows.py), all in seconds unless named otherwise.
+SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 1000)  # contacts per v2 list call (Keap's maximum)
+SYNC_SLICE_SECONDS = env_int("SYNC_SLICE_SECONDS", 600)  # one task's share before the next one
+SYNC_OVERLAP_SECONDS = env_int("SYNC_OVERLAP_SECONDS", 300)  # incremental look-back (clock skew)
+SYNC_PAGE_ATTEMPTS = env_int("SYNC_PAGE_ATTEMPTS", 3)  # tries of one page within a task
+SYNC_PAGE_BACKOFF_SECONDS = env_int("SYNC_PAGE_BACKOFF_SECONDS", 1)  # base of their backoff
+SYNC_RETRY_BASE_SECONDS = env_int("SYNC_RETRY_BASE_SECONDS", 30)  # a failed run's first retry
+SYNC_RETRY_MAX_SECONDS = env_int("SYNC_RETRY_MAX_SECONDS", 900)  # and its longest
+SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 6)  # failed tries in a row before giving up
+SYNC_HEARTBEAT_SECONDS = env_int("SYNC_HEARTBEAT_SECONDS", 10)  # a working run's heartbeat
+SYNC_STALE_SECONDS = env_int("SYNC_STALE_SECONDS", 90)  # no heartbeat this long: worker gone
+SYNC_LOST_SECONDS = env_int("SYNC_LOST_SECONDS", 600)  # queued this long past due: message lost
+# Fetch the next page while storing this one: auto, true or false (see flows._prefetch_allowed).
+SYNC_PREFETCH = os.environ.get("SYNC_PREFETCH") or "auto"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
@@ -272,6 +300,17 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     "change_password": "5/m/user",
 }
+# Whose address the per-IP limits count. With 0 trusted proxies X-Forwarded-For is ignored and the
+# socket's address counts, so a client cannot dodge the limits by inventing the header. Behind N proxies
+# that each append to X-Forwarded-For, set N: the Nth address from the right is the client. Or name the
+# header a single trusted proxy sets to the client's address (e.g. X-Real-IP).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = os.environ.get("TRUSTED_CLIENT_IP_HEADER") or None
+# Two-factor sign-in (allauth.mfa): optional for customers, required for staff
+# (webapp.accounts.middleware.StaffMFARequiredMiddleware sends staff to set it up).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Onramp"
+MFA_ADAPTER = "webapp.accounts.adapter.MFAAdapter"  # secrets sealed with TOKEN_ENCRYPTION_KEYS
 # Sign in with Keap (webapp/keap_signin): the provider's credentials are the Keap developer app's.
 SOCIALACCOUNT_ADAPTER = "webapp.keap_signin.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_STORE_TOKENS = False  # Onramp seals them on the connection instead
@@ -335,15 +374,33 @@ if not DEBUG and KEAP_CLIENT_SECRET == "sandbox-secret-change-me":
 # --- Security ------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # htmx gets the token from <body hx-headers>, never from the cookie
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
+SECURE_REFERRER_POLICY = "same-origin"  # OAuth callbacks send no-referrer (accounts.decorators)
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script or style anywhere (htmx is configured for it in templates/base.html). `form-action`
+# also gets KEAP_AUTHORIZE_URL's origin, added per request by accounts.middleware.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # data: for the TOTP QR code allauth draws
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks come over plain HTTP from inside
+    # Probes and the metrics scraper come over plain HTTP from inside the deployment's network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -354,7 +411,7 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
 # --- Static files --------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -371,18 +428,36 @@ USE_TZ = True
 
 # --- Logging -------------------------------------------------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# json: one JSON object per line (webapp.observability.logs), the production default; plain: for people.
+LOG_FORMAT = (os.environ.get("LOG_FORMAT") or ("plain" if DEBUG else "json")).lower()
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "webapp.observability.logs.JsonFormatter"},
+        "plain": {"()": "webapp.observability.logs.PlainFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # oauthlib logs request bodies (codes, verifiers, secrets) at DEBUG; never let it.
         "oauthlib": {"level": "WARNING"},
         "requests_oauthlib": {"level": "WARNING"},
+        # Django's runserver line duplicates webapp.request's, without the request id.
+        "django.server": {"level": "WARNING"},
     },
 }
+
+# --- Observability (webapp/observability) ----------------------------------------------------------
+# GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`. Unset: /metrics is a 404, except with
+# DEBUG on, when it answers requests from loopback without a token.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+from webapp.observability.context import install_record_factory as install_context  # noqa: E402
+
+install_context()
 
 from webapp.redaction import install_record_factory  # noqa: E402
 

@@ -9,11 +9,13 @@ admin.site.site_header = "Onramp administration"
 
 urlpatterns = [
     path("", include("webapp.pages.urls")),
+    path("", include("webapp.observability.urls")),
     path("accounts/", include("allauth.urls")),
     path("connections/", include("webapp.connections.urls")),
     path("sync/", include("webapp.sync.urls")),
     path("goals/", include("webapp.goals.urls")),
     path("capabilities/", include("webapp.capabilities.urls")),
     path("usage/", include("webapp.usage.urls")),
+    path("operations/", include("webapp.operations.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -61,3 +61,29 @@ def test_a_wrong_key_is_a_clear_error_never_ciphertext(settings):
     settings.TOKEN_ENCRYPTION_KEYS = [KEY_1]
     connection.refresh_from_db()
     assert connection.access_token() == "access-one"  # left exactly as it was
+
+
+def test_two_factor_secrets_are_resealed_too_and_still_verify_codes(settings, capsys):
+    import pyotp
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    from tests.factories import UserFactory
+
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_1]
+    user = UserFactory(email="staff-rotation@example.com", is_staff=True)
+    secret = pyotp.random_base32()
+    TOTP.activate(user, secret)
+    codes = RecoveryCodes.activate(user).get_unused_codes()
+
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_2, KEY_1]
+    call_command("reencrypt_tokens")
+    assert "0 failed" in capsys.readouterr().out
+
+    settings.TOKEN_ENCRYPTION_KEYS = [KEY_2]  # the old key is gone
+    totp = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+    assert encryption.sealed_with(totp.data["secret"]) == encryption.key_id(KEY_2)
+    assert TOTP(totp).validate_code(pyotp.TOTP(secret).now())
+    recovery = Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES)
+    assert RecoveryCodes(recovery).get_unused_codes() == codes

@@ -96,3 +96,18 @@ def test_unicode_and_duplicate_email_contacts_from_keap_are_all_stored(
     same = Contact.objects.filter(connection=connection, email="same@example.com")
     assert sorted(same.values_list("given_name", flat=True)) == sorted(["Siobhán", "李", "Zoë"])
     assert SyncRun.objects.get(pk=run.pk).created == 6
+
+
+@pytest.mark.django_db
+def test_a_record_the_database_refuses_is_skipped_and_the_rest_of_the_page_stored(connection):
+    # NaN is JSON to Python's decoder but not to PostgreSQL's jsonb nor to SQLite's JSON_VALID
+    # check: the batch is refused, and the page is stored row by row instead.
+    records = [_record(i, given_name=f"Name {i}") for i in range(1, 6)]
+    records.append(_record(6, score_value=float("nan")))
+    with transaction.atomic():
+        result = store.store_page(connection_id=connection.pk, records=records)
+
+    assert keap_ids(connection) == [1, 2, 3, 4, 5]
+    assert (result.created, result.skipped) == (5, 1)
+    assert result.skipped_reasons[0]["keap_id"] == 6
+    assert result.skipped_reasons[0]["reason"].startswith("not stored:")

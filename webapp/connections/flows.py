@@ -60,8 +60,10 @@ def _claim_pending(session: MutableMapping[str, Any], state: str) -> str | None:
     """Take the verifier for this state out of the session. Each state works once."""
     pending = dict(session.get(PENDING_KEY, {}))
     entry = pending.pop(state, None) if state else None
+    if entry is None:
+        return None  # nothing to take: a forged or replayed callback costs no session write
     session[PENDING_KEY] = pending
-    if entry is None or time.time() - entry["created"] >= PENDING_LIFETIME_SECONDS:
+    if time.time() - entry["created"] >= PENDING_LIFETIME_SECONDS:
         return None
     return entry["verifier"]
 
@@ -138,7 +140,9 @@ def save_connection(
         connection.scope = tokens.scope
         connection.keap_user_email = userinfo.email
         connection.keap_user_id = str(userinfo.global_user_id or userinfo.sub)
-        connection.status = KeapConnection.Status.ACTIVE
+        paused = connection.status == KeapConnection.Status.PAUSED
+        # A staff pause outlives a reconnect: the new tokens are kept, work waits for "Resume".
+        connection.status = KeapConnection.Status.PAUSED if paused else KeapConnection.Status.ACTIVE
         connection.connected_at = timezone.now()
         connection.disconnected_at = None
         connection.store_tokens(
@@ -162,7 +166,8 @@ def save_connection(
                 if part
             ),
         )
-        transaction.on_commit(lambda: start_initial_sync(connection))  # sync: first contact sync
+        if not paused:
+            transaction.on_commit(lambda: start_initial_sync(connection))  # first contact sync
     log.info(
         "Connection %s to Keap app %s %s",
         connection.pk,

@@ -33,6 +33,9 @@ class KeapConnection(models.Model):
         ACTIVE = "active", "Active"
         NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
         DISCONNECTED = "disconnected", "Disconnected"
+        # Set by staff. Anything not ACTIVE is left alone by beat (syncs, keep-alive), and
+        # webapp.connections.tokens refuses to hand out a token for it, so no job calls Keap.
+        PAUSED = "paused", "Paused"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="keap_connections"
@@ -82,6 +85,10 @@ class KeapConnection(models.Model):
     def needs_reconnect(self) -> bool:
         return self.status == self.Status.NEEDS_RECONNECT
 
+    @property
+    def is_paused(self) -> bool:
+        return self.status == self.Status.PAUSED
+
     @sensitive_variables()
     def access_token(self) -> str:
         """Open the access token, to call Keap with. Raises DecryptionError if no key opens it."""
@@ -120,6 +127,10 @@ class ConnectionEvent(models.Model):
         REFRESH_FAILED = "refresh_failed", "Token refresh failed"
         NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
         DISCONNECTED = "disconnected", "Disconnected"
+        PAUSED = "paused", "Paused by staff"
+        RESUMED = "resumed", "Resumed by staff"
+        SYNC_FORCED = "sync_forced", "Sync forced by staff"
+        REFRESH_FORCED = "refresh_forced", "Refresh forced by staff"
 
     connection = models.ForeignKey(KeapConnection, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind)

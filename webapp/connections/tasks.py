@@ -19,7 +19,11 @@ KEEPALIVE_SPREAD_SECONDS = 45 * 60
 
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
 def keep_alive() -> int:
-    """Beat: queue a refresh for every active connection idle long enough to risk expiry."""
+    """Beat: queue a refresh for every active connection idle long enough to risk expiry.
+
+    Only active ones: a connection paused by staff is left alone (its refresh token can age out
+    if the pause outlasts it, which resuming then shows as "needs reconnect").
+    """
     from django.utils import timezone
 
     cutoff = timezone.now() - tokens.KEEPALIVE_AGE

@@ -106,6 +106,23 @@ def refresh_if_idle(connection_id: int) -> bool:
 
 
 @sensitive_variables()
+def force_refresh(connection_id: int, *, reason: str) -> bool:
+    """Refresh now, whatever the token's age (an operator's action). False if not active.
+
+    Single-flight like every refresh: it waits for the row lock, so it never races another refresh.
+    Raises what the refresh raised (NeedsReconnect, KeapUnavailable, KeapTokenError) after the commit.
+    """
+    with transaction.atomic():
+        locked = KeapConnection.objects.select_for_update().get(pk=connection_id)
+        if locked.status != KeapConnection.Status.ACTIVE or not locked.has_tokens:
+            return False
+        outcome = _refresh_locked(locked, reason=reason)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return True
+
+
+@sensitive_variables()
 def _refresh_locked(locked: KeapConnection, *, reason: str) -> str | Exception:
     """Refresh a connection whose row this transaction holds locked.
 

@@ -2,10 +2,12 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from webapp.accounts.decorators import no_referrer
 from webapp.connections import flows
 from webapp.connections.models import KeapConnection
 from webapp.goals.views import panel_context as goals_panel
@@ -41,13 +43,24 @@ def connect_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
+def _callback_params(request: HttpRequest) -> QueryDict:
+    """The callback's query. More fields than Django will parse is not an answer from Keap."""
+    try:
+        return request.GET
+    except TooManyFieldsSent:
+        raise flows.ConnectError(
+            "Keap's answer has too many parameters; it was not accepted."
+        ) from None
+
+
 @require_GET
+@no_referrer
 @login_required
 def connect_callback(request: HttpRequest) -> HttpResponse:
     """Keap's redirect back: finish connecting, or explain why not."""
     try:
         connection = flows.complete_connect(
-            user=request.user, session=request.session, params=request.GET
+            user=request.user, session=request.session, params=_callback_params(request)
         )
     except flows.ConnectError as exc:
         context = {"message": str(exc), "denied": isinstance(exc, flows.ConnectDenied)}

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -116,11 +117,22 @@ def limits_of(app: DeveloperApp) -> limiter.Limits:
 _sessions = threading.local()
 
 
+class _NoRedirects(requests.Session):
+    """Keap's API never redirects: a 3xx is an answer to judge, not a place to go.
+
+    allow_redirects=False alone is not enough: requests still parses the Location and reads the
+    body to prepare the next request, and raises untyped errors on garbage there.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def _http() -> requests.Session:
     # One pooled session per thread: keep-alive connections to Keap, no sharing across threads.
     session = getattr(_sessions, "session", None)
     if session is None:
-        session = _sessions.session = requests.Session()
+        session = _sessions.session = _NoRedirects()
     return session
 
 
@@ -197,12 +209,10 @@ class KeapClient:
             params["since"] = since
         if until:
             params["until"] = until
-        body = self._json("contacts.list.v1", "GET", "/rest/v1/contacts", params=params)
-        items = body.get("contacts")
-        if not isinstance(items, list):
-            raise KeapProtocolError("Keap's contact list has no `contacts` array.")
-        total = results.optional_int(body.get("count"))
-        return ContactPage(contacts=[results.contact_from_v1(c) for c in items], total=total)
+        path = "/rest/v1/contacts"
+        response = self._call("contacts.list.v1", "GET", path, params=params)
+        body, contacts = _read_contacts(response, path, results.contact_from_v1)
+        return ContactPage(contacts=contacts, total=results.optional_int(body.get("count")))
 
     def list_contacts_v2(
         self, *, page_size: int = 1000, page_token: str = "", filter: str = "", order_by: str = ""
@@ -215,16 +225,13 @@ class KeapClient:
             params["filter"] = filter
         if order_by:
             params["order_by"] = order_by
-        body = self._json("contacts.list.v2", "GET", "/rest/v2/contacts", params=params)
-        items = body.get("contacts")
-        if not isinstance(items, list):
-            raise KeapProtocolError("Keap's contact list has no `contacts` array.")
+        path = "/rest/v2/contacts"
+        response = self._call("contacts.list.v2", "GET", path, params=params)
+        body, contacts = _read_contacts(response, path, results.contact_from_v2)
         token = body.get("next_page_token") or ""
         if not isinstance(token, str):
             raise KeapProtocolError("Keap's next_page_token is not a string.")
-        return ContactPage(
-            contacts=[results.contact_from_v2(c) for c in items], next_page_token=token
-        )
+        return ContactPage(contacts=contacts, next_page_token=token)
 
     def get_contact(self, contact_id: int, *, version: int = 1) -> Contact:
         """GET one contact by id."""
@@ -326,7 +333,7 @@ class KeapClient:
             (answer,), _ = xmlrpc.client.loads(response.content)
         except xmlrpc.client.Fault as fault:
             raise KeapRejected(
-                f"Keap's XML-RPC fault {fault.faultCode}: {fault.faultString}",
+                f"Keap's XML-RPC fault {str(fault.faultCode)[:20]}: {str(fault.faultString)[:300]}",
                 status=response.status_code,
             ) from None
         except Exception:
@@ -384,6 +391,8 @@ class KeapClient:
                     _message(outcome.response) or f"Keap refused {operation} (HTTP {status}).",
                     status=status,
                 )
+            if not 200 <= status < 300:  # a redirect, or a status no Keap API answers with
+                raise KeapProtocolError(f"Keap answered HTTP {status} to {operation}.")
             assert outcome.response is not None
             return outcome.response
         raise AssertionError("unreachable")  # pragma: no cover
@@ -429,6 +438,7 @@ class KeapClient:
                 f"{self.app.api_url.rstrip('/')}{path}",
                 headers=headers,
                 timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
+                allow_redirects=False,  # Keap's API never redirects; following one could leak
                 **extra,
             )
         except requests.ConnectTimeout:
@@ -440,6 +450,10 @@ class KeapClient:
             # mid-response, say) may have landed.
             never = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
             return self._no_answer(method, path, type(exc).__name__, landed=not never)
+        except requests.RequestException as exc:
+            # An answer came but could not be read (cut short, bad chunks, a body that does not
+            # decompress): the call landed, and what Keap said is unknown.
+            return self._no_answer(method, path, type(exc).__name__, landed=True)
         response.elapsed_ms = (time.monotonic() - started) * 1000  # type: ignore[attr-defined]
         return _Attempt(status=response.status_code, response=response)
 
@@ -541,8 +555,37 @@ def _seconds_until_budget(snapshot: QuotaSnapshot) -> float:
 def _decode(response: requests.Response, path: str) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise KeapProtocolError(f"Keap's answer to {path} is not JSON.") from None
+
+
+def _read_contacts(
+    response: requests.Response, path: str, read: Callable[..., Contact]
+) -> tuple[dict[str, Any], list[Contact]]:
+    """A contact list answer: the JSON object, and its contacts typed (each keeping its text)."""
+    body, items = _decode_list(response, path, "contacts")
+    return body, [read(item, raw_json=raw) for item, raw in items]
+
+
+def _decode_list(
+    response: requests.Response, path: str, key: str
+) -> tuple[dict[str, Any], list[tuple[Any, str]]]:
+    """A JSON object answer and its `key` array, each item with its own JSON text (a sync
+    stores that text as the record's raw copy instead of encoding the record again)."""
+    try:
+        split = results.split_json_list(response.content.decode("utf-8"), key)
+    except UnicodeDecodeError:
+        split = None
+    if split is None:  # not a plain UTF-8 JSON object: decode as usual, and say what is wrong
+        body = _decode(response, path)
+        if not isinstance(body, dict):
+            raise KeapProtocolError(f"Keap's answer to {path} is not a JSON object.")
+        items = body.get(key)
+        split = body, [(item, "") for item in items] if isinstance(items, list) else []
+    body, items = split
+    if not isinstance(body.get(key), list):
+        raise KeapProtocolError(f"Keap's answer to {path} has no `{key}` array.")
+    return body, items
 
 
 def _message(response: requests.Response | None) -> str:
@@ -551,7 +594,7 @@ def _message(response: requests.Response | None) -> str:
         return ""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(body, dict):
         fault = body.get("fault")
@@ -564,7 +607,7 @@ def _message(response: requests.Response | None) -> str:
 def _fault_code(response: requests.Response | None) -> str:
     try:
         return str(response.json()["fault"]["detail"]["errorcode"])  # type: ignore[union-attr]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return ""
 
 

@@ -6,6 +6,8 @@ both are read into one shape here. Anything that is not what the protocol promis
 KeapProtocolError, never a KeyError or TypeError from deep inside a job.
 """
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +37,9 @@ class AccountProfile:
     time_zone: str
 
 
-@dataclass(frozen=True)
+# Not frozen, with slots: a sync builds 1,000 of these per page, and a frozen dataclass's
+# __init__ (object.__setattr__ per field) costs three times as much.
+@dataclass(slots=True)
 class Contact:
     """One Keap contact, from either REST version."""
 
@@ -48,12 +52,22 @@ class Contact:
     tag_ids: list[int]
     updated_at: datetime | None
     raw: dict[str, Any] = field(repr=False)
+    # The record exactly as Keap's JSON had it, when the list was read with split_json_list():
+    # stored as is, so a sync never encodes the record again.
+    raw_json: str = field(default="", repr=False, compare=False)
 
     @property
     def email(self) -> str:
         """The first email address (EMAIL1 when present)."""
-        ordered = sorted(self.email_addresses, key=lambda e: str(e.get("field", "")))
-        return str(ordered[0].get("email", "")) if ordered else ""
+        emails = self.email_addresses
+        if not emails:
+            return ""
+        first = emails[0] if len(emails) == 1 else min(emails, key=_email_field)
+        return str(first.get("email", ""))
+
+
+def _email_field(email: dict[str, Any]) -> str:
+    return str(email.get("field", ""))
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,21 @@ def optional_int(value: Any) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def int_list(value: Any) -> list[int]:
+    """The integers in a list (Keap sends tag ids as numbers or strings); the rest left out."""
+    if isinstance(value, list):
+        try:  # the common case: every item reads as an integer
+            return [int(x) for x in value if x is not True and x is not False]
+        except (TypeError, ValueError, OverflowError):
+            pass
+    else:
+        return []  # a number, text or object where Keap promises a list: no ids to read
+    ints = (optional_int(x) for x in value)
+    return [number for number in ints if number is not None]
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -108,41 +135,107 @@ def _dict_list(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def contact_from_v1(body: Any) -> Contact:
+def _contact(body: Any, *, version: str, updated: str, raw_json: str) -> Contact:
     if not isinstance(body, dict) or optional_int(body.get("id")) is None:
-        raise KeapProtocolError("A REST v1 contact has no id.")
-    company = body.get("company")
-    company_name = text(body, "company_name") or (
-        text(company, "company_name") if isinstance(company, dict) else ""
-    )
+        raise KeapProtocolError(f"A REST {version} contact has no id.")
+    get = body.get
+    company = get("company")
+    company_name = text(company, "company_name") if isinstance(company, dict) else ""
+    if version == "v1":
+        company_name = text(body, "company_name") or company_name
+    given_name, family_name = get("given_name"), get("family_name")
     return Contact(
         id=int(body["id"]),
-        given_name=text(body, "given_name"),
-        family_name=text(body, "family_name"),
-        email_addresses=_dict_list(body.get("email_addresses")),
-        phone_numbers=_dict_list(body.get("phone_numbers")),
+        given_name="" if given_name is None else str(given_name),
+        family_name="" if family_name is None else str(family_name),
+        email_addresses=_dict_list(get("email_addresses")),
+        phone_numbers=_dict_list(get("phone_numbers")),
         company=company_name,
-        tag_ids=[t for t in (optional_int(x) for x in body.get("tag_ids") or []) if t is not None],
-        updated_at=parse_timestamp(body.get("last_updated")),
+        tag_ids=int_list(get("tag_ids")),
+        updated_at=parse_timestamp(get(updated)),
         raw=body,
+        raw_json=raw_json,
     )
 
 
-def contact_from_v2(body: Any) -> Contact:
-    if not isinstance(body, dict) or optional_int(body.get("id")) is None:
-        raise KeapProtocolError("A REST v2 contact has no id.")
-    company = body.get("company")
-    return Contact(
-        id=int(body["id"]),
-        given_name=text(body, "given_name"),
-        family_name=text(body, "family_name"),
-        email_addresses=_dict_list(body.get("email_addresses")),
-        phone_numbers=_dict_list(body.get("phone_numbers")),
-        company=text(company, "company_name") if isinstance(company, dict) else "",
-        tag_ids=[t for t in (optional_int(x) for x in body.get("tag_ids") or []) if t is not None],
-        updated_at=parse_timestamp(body.get("update_time")),
-        raw=body,
-    )
+def contact_from_v1(body: Any, *, raw_json: str = "") -> Contact:
+    return _contact(body, version="v1", updated="last_updated", raw_json=raw_json)
+
+
+def contact_from_v2(body: Any, *, raw_json: str = "") -> Contact:
+    return _contact(body, version="v2", updated="update_time", raw_json=raw_json)
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def split_json_list(text: str, key: str) -> tuple[dict[str, Any], list[tuple[Any, str]]] | None:
+    """Decode a JSON object, keeping the JSON text of each item of its `key` list.
+
+    Returns the object and [(item, item's text)] (empty when `key` is not a list), or None when
+    `text` is not a JSON object at all; the caller then decodes it the ordinary way and reports
+    what is wrong. Our own walk over the top level only, because the json module gives no
+    positions: each key and value is still decoded by its C scanner (raw_decode). Keeping each
+    record's text spares a sync encoding every record again to store and digest it, which cost as
+    much as decoding the page.
+    """
+    skip, decode = _SPACE.match, _DECODER.raw_decode
+    body: dict[str, Any] = {}
+    items: list[tuple[Any, str]] = []
+    try:
+        pos = skip(text, 0).end()
+        if text[pos : pos + 1] != "{":
+            return None
+        pos = skip(text, pos + 1).end()
+        closing = "}" if text[pos : pos + 1] == "}" else ""
+        pos += len(closing)
+        while not closing:
+            name, pos = decode(text, pos)
+            pos = skip(text, pos).end()
+            if not isinstance(name, str) or text[pos : pos + 1] != ":":
+                return None
+            pos = skip(text, pos + 1).end()
+            if name == key and text[pos : pos + 1] == "[":
+                items, pos = _split_array(text, pos + 1)
+                value: Any = [item for item, _ in items]
+            else:
+                value, pos = decode(text, pos)
+                if name == key:
+                    items = []
+            body[name] = value
+            pos = skip(text, pos).end()
+            closing = "}" if text[pos : pos + 1] == "}" else ""
+            if not closing and text[pos : pos + 1] != ",":
+                return None
+            pos = skip(text, pos + 1).end()
+        if skip(text, pos).end() != len(text):
+            return None
+    except (ValueError, IndexError, RecursionError):  # JSONDecodeError is a ValueError
+        return None
+    return body, items
+
+
+def _split_array(text: str, pos: int) -> tuple[list[tuple[Any, str]], int]:
+    """The items of the array whose `[` is just before `pos`, each with its text; and the
+    position after its `]`. Raises ValueError when it is not a well-formed array."""
+    skip, decode = _SPACE.match, _DECODER.raw_decode
+    items: list[tuple[Any, str]] = []
+    append = items.append
+    pos = skip(text, pos).end()
+    if text[pos : pos + 1] == "]":
+        return items, pos + 1
+    while True:
+        start = pos
+        item, pos = decode(text, pos)
+        append((item, text[start:pos]))
+        pos = skip(text, pos).end()
+        mark = text[pos : pos + 1]
+        if mark == "]":
+            return items, pos + 1
+        if mark != ",":
+            raise ValueError("not an array")
+        pos = skip(text, pos + 1).end()
 
 
 def goal_results(items: Any, *, id_key: str) -> list[GoalResult]:

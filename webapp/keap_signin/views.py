@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from webapp.accounts.decorators import no_referrer
 from webapp.keap import oauth
 from webapp.keap.client import KeapClient, StaticToken
 from webapp.keap.errors import KeapError
@@ -91,4 +92,4 @@ class KeapOAuth2Adapter(OAuth2Adapter):
 
 
 oauth2_login = OAuth2LoginView.adapter_view(KeapOAuth2Adapter)
-oauth2_callback = OAuth2CallbackView.adapter_view(KeapOAuth2Adapter)
+oauth2_callback = no_referrer(OAuth2CallbackView.adapter_view(KeapOAuth2Adapter))

@@ -21,7 +21,6 @@ watchdog hands runs with a stale heartbeat to a new task, which resumes at the c
 
 import enum
 import logging
-import os
 import random
 import threading
 import time
@@ -71,11 +70,9 @@ Status = SyncRun.Status
 
 
 def setting(name: str, default: Any) -> Any:
-    """A SYNC_* setting: Django's settings first, else the environment, else the default (cast
-    to the default's type), so worker processes can be tuned without a settings change."""
+    """A SYNC_* setting (declared in webapp/settings.py from the environment), cast to the
+    default's type; tests override them with fractions of a second."""
     value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name)
     if value is None:
         return default
     if isinstance(default, bool) and isinstance(value, str):
@@ -333,9 +330,15 @@ class _Worker:
                 checkpoint["unordered"] = True
             elif ids or not page.next_page_token:
                 id_range = (low, max(ids) if page.next_page_token else None)
+        # The rows are made before the transaction opens: on SQLite it holds the one write lock,
+        # which the prefetching thread's limiter needs meanwhile.
+        prepared = store.prepare_page(connection_id=run.connection_id, records=page.contacts)
         with transaction.atomic():
             result = store.store_page(
-                connection_id=run.connection_id, records=page.contacts, id_range=id_range
+                connection_id=run.connection_id,
+                records=page.contacts,
+                id_range=id_range,
+                prepared=prepared,
             )
             checkpoint["page_token"] = page.next_page_token
             if ids:
@@ -416,8 +419,9 @@ def _prefetch_allowed() -> bool:
 
     SYNC_PREFETCH: "auto" (default), true or false. Never inside an outer transaction (eager
     tests): the fetcher's own database connection could not see it. "auto" is off only for SQLite
-    with the database limiter, where the fetcher's limiter writes and the page's upserts queue for
-    SQLite's one write lock and the overlap costs more than it saves.
+    with the database limiter: there the fetcher's limiter writes queue for SQLite's one write
+    lock behind the page's upsert, and bench/sync.py measured no gain in wall time, only both
+    threads slowed by the other.
     """
     if db.in_atomic_block:
         return False

@@ -1,6 +1,15 @@
-"""Create the demo customer and staff user that `make run` prints. Safe to run again."""
+"""Create the demo customer and staff user that `make run` prints. Safe to run again.
+
+Staff must sign in with a second factor, so the demo staff user gets an authenticator (TOTP) and
+recovery codes; the secret is printed every run, to be added to an authenticator app.
+"""
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from allauth.mfa.utils import decrypt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -38,3 +47,21 @@ class Command(BaseCommand):
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
             self.stdout.write(f"{'Created' if created else 'Kept'} {email}")
+            if is_staff:
+                self._show_totp(user)
+
+    def _show_totp(self, user: User) -> None:
+        """Give the staff user an authenticator (once) and print how to get its codes."""
+        totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+        if totp is None:
+            TOTP.activate(user, generate_totp_secret())
+            totp = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+        RecoveryCodes.activate(user)
+        secret = decrypt(totp.data["secret"])
+        uri = get_mfa_adapter().build_totp_url(user, secret)
+        self.stdout.write(
+            f"  two-factor for {user.email}: add this secret to an authenticator app: {secret}\n"
+            f"  ({uri})\n"
+            f"  or print the current code: .venv/bin/python -c "
+            f"\"import pyotp; print(pyotp.TOTP('{secret}').now())\""
+        )

@@ -10,6 +10,8 @@ from webapp import encryption
 # The convention that finds them: every model field whose name ends in `_sealed` holds a value
 # sealed by webapp.encryption (connection tokens today, developer app secrets tomorrow).
 SUFFIX = "_sealed"
+# allauth.mfa keeps its sealed values (webapp.accounts.adapter) inside a JSON field instead.
+MFA_SEALED_KEYS = ("secret", "seed")
 
 
 def sealed_fields(model: type[Model]) -> list[str]:
@@ -54,6 +56,7 @@ class Command(BaseCommand):
                     if changed:
                         row.save(update_fields=changed)
                         totals["resealed"] += len(changed)
+        self._reseal_authenticators(totals, failures)
         self.stdout.write(
             f"Newest key {newest}: {totals['rows']} rows checked, {totals['resealed']} values "
             f"re-encrypted, {totals['current']} already on the newest key, {totals['empty']} empty, "
@@ -66,3 +69,31 @@ class Command(BaseCommand):
                 f"{len(failures)} values could not be opened with the configured keys; "
                 "they were left as they are. Add the key that sealed them and run this again."
             )
+
+    def _reseal_authenticators(self, totals: dict[str, int], failures: list[str]) -> None:
+        """Two-factor secrets (TOTP secret, recovery-code seed) in allauth's Authenticator.data."""
+        from allauth.mfa.models import Authenticator
+
+        for pk in Authenticator.objects.values_list("pk", flat=True).iterator():
+            with transaction.atomic():
+                row = Authenticator.objects.select_for_update().filter(pk=pk).first()
+                if row is None:
+                    continue
+                totals["rows"] += 1
+                changed = False
+                for key in MFA_SEALED_KEYS:
+                    value = row.data.get(key)
+                    if not value:
+                        continue
+                    try:
+                        if not encryption.needs_reseal(value):
+                            totals["current"] += 1
+                            continue
+                        row.data[key] = encryption.encrypt(encryption.decrypt(value))
+                    except encryption.DecryptionError as exc:
+                        failures.append(f"{Authenticator._meta.label} {pk} {key}: {exc}")
+                        continue
+                    totals["resealed"] += 1
+                    changed = True
+                if changed:
+                    row.save(update_fields=["data"])
