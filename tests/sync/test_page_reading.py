@@ -1,4 +1,5 @@
-"""Reading a page of contacts keeps each record as Keap sent it, and the sync stores that text."""
+"""Reading a page of contacts: every record stored as Keap sent it, whichever decoder read it, and
+a page fetched ahead while the previous one is stored counted like any other call."""
 
 import json
 
@@ -6,12 +7,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.sync.conftest import drive
+from tests.sync.conftest import drive, list_calls
 from webapp.connections.tokens import client_for
-from webapp.keap.results import split_json_list
+from webapp.keap.results import contact_from_v2
+from webapp.sync import store
 from webapp.sync.models import Contact
+from webapp.usage import recorder as usage
+from webapp.usage.models import RawCall
 
-_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
 _json = st.recursive(
     _scalars,
     lambda inner: (
@@ -19,38 +29,32 @@ _json = st.recursive(
     ),
     max_leaves=12,
 )
-_items = st.lists(st.dictionaries(st.text(max_size=5), _json, max_size=4), max_size=4)
 
 
-@given(
-    before=st.dictionaries(st.text(max_size=5), _json, max_size=2),
-    items=_items,
-    indent=st.sampled_from([None, 0, 2]),
-    ensure_ascii=st.booleans(),
-)
-def test_a_split_page_decodes_as_json_does_and_keeps_each_items_text(
-    before, items, indent, ensure_ascii
-):
-    body = {**before, "contacts": items, "next_page_token": "t"}
-    text = json.dumps(body, indent=indent, ensure_ascii=ensure_ascii)
+@given(extra=st.dictionaries(st.text(max_size=5), _json, max_size=4))
+def test_a_prepared_row_holds_the_record_and_a_fingerprint_of_exactly_that_text(extra):
+    record = {**extra, "id": "7", "given_name": "Zoë"}
+    contact = contact_from_v2(json.loads(json.dumps(record)))
 
-    decoded, split = split_json_list(text, "contacts")
+    row = store.prepare_page(connection_id=1, records=[contact]).rows[7]
 
-    assert decoded == json.loads(text)
-    assert [item for item, _ in split] == items
-    assert [json.loads(item_text) for _, item_text in split] == items
+    raw, digest = row[store.INSERT_COLUMNS.index("raw")], row[store._DIGEST_AT]
+    assert isinstance(raw, str)
+    stored = json.loads(raw)
+    # What was stored is the record (its NULs removed: PostgreSQL's jsonb refuses them).
+    assert stored == json.loads(json.dumps(record).replace("\\u0000", ""))
+    again = store.prepare_page(connection_id=1, records=[contact]).rows[7]
+    assert again[store._DIGEST_AT] == digest
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "[]", '"contacts"', '{"contacts": [1, 2]', '{"contacts": [1 2]}', '{"a": 1} x', "{,}"],
-)
-def test_anything_but_one_json_object_is_left_to_the_ordinary_decoder(text):
-    assert split_json_list(text, "contacts") is None
+def test_a_record_orjson_cannot_write_is_stored_scrubbed_not_skipped():
+    contact = contact_from_v2({"id": "8", "given_name": "lone \ud800", "n": 2**70})
 
+    prepared = store.prepare_page(connection_id=1, records=[contact])
 
-def test_a_key_that_is_not_a_list_splits_into_no_items():
-    assert split_json_list('{"contacts": {"id": 1}}', "contacts") == ({"contacts": {"id": 1}}, [])
+    assert prepared.skipped == []
+    stored = json.loads(prepared.rows[8][store.INSERT_COLUMNS.index("raw")])
+    assert stored["n"] == 2**70 and stored["given_name"] == "lone ?"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,10 +64,41 @@ def test_the_sync_stores_each_record_as_keap_sent_it(
     tenant = make_tenant(60)
     connection = connect(owner_client, app=tenant)
     page = client_for(connection.pk).list_contacts_v2(page_size=60, order_by="id asc")
-    assert all(json.loads(contact.raw_json) == contact.raw for contact in page.contacts)
 
     run = drive(enqueued[-1])
 
     assert run.status == "succeeded", run.error
     stored = dict(Contact.objects.filter(connection=connection).values_list("keap_id", "raw"))
     assert stored == {contact.id: contact.raw for contact in page.contacts}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_page_sent_ahead_is_recorded_once_as_keap_counted_it(
+    owner_client, connect, make_tenant, keap, enqueued, sync_settings
+):
+    tenant = make_tenant(30)
+    connection = connect(owner_client, app=tenant)
+    client = client_for(connection.pk)
+    before = list_calls(keap, tenant).get("contacts_v2", 0)
+
+    # Sent, then no longer wanted; begun for other arguments than the call it is handed to;
+    # begun and never sent; sent and read.
+    client.discard(client.start_list_contacts_v2(page_size=10, order_by="id asc").send())
+    stray = client.start_list_contacts_v2(page_size=5).send()
+    first = client.list_contacts_v2(page_size=10, order_by="id asc", sent=stray)
+    client.discard(client.start_list_contacts_v2(page_size=10))
+    ahead = client.start_list_contacts_v2(
+        page_size=10, order_by="id asc", page_token=first.next_page_token
+    )
+    second = client.list_contacts_v2(
+        page_size=10, order_by="id asc", page_token=first.next_page_token, sent=ahead.send()
+    )
+
+    assert [c.id for c in first.contacts + second.contacts] == sorted(
+        {c.id for c in first.contacts + second.contacts}
+    )
+    assert len(second.contacts) == 10
+    sent_to_keap = list_calls(keap, tenant).get("contacts_v2", 0) - before
+    usage.flush()
+    recorded = RawCall.objects.filter(tenant=tenant, operation="contacts.list.v2").count()
+    assert sent_to_keap == recorded == 4

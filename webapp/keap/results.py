@@ -6,8 +6,6 @@ both are read into one shape here. Anything that is not what the protocol promis
 KeapProtocolError, never a KeyError or TypeError from deep inside a job.
 """
 
-import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,9 +50,6 @@ class Contact:
     tag_ids: list[int]
     updated_at: datetime | None
     raw: dict[str, Any] = field(repr=False)
-    # The record exactly as Keap's JSON had it, when the list was read with split_json_list():
-    # stored as is, so a sync never encodes the record again.
-    raw_json: str = field(default="", repr=False, compare=False)
 
     @property
     def email(self) -> str:
@@ -135,7 +130,7 @@ def _dict_list(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _contact(body: Any, *, version: str, updated: str, raw_json: str) -> Contact:
+def _contact(body: Any, *, version: str, updated: str) -> Contact:
     if not isinstance(body, dict) or optional_int(body.get("id")) is None:
         raise KeapProtocolError(f"A REST {version} contact has no id.")
     get = body.get
@@ -154,88 +149,15 @@ def _contact(body: Any, *, version: str, updated: str, raw_json: str) -> Contact
         tag_ids=int_list(get("tag_ids")),
         updated_at=parse_timestamp(get(updated)),
         raw=body,
-        raw_json=raw_json,
     )
 
 
-def contact_from_v1(body: Any, *, raw_json: str = "") -> Contact:
-    return _contact(body, version="v1", updated="last_updated", raw_json=raw_json)
+def contact_from_v1(body: Any) -> Contact:
+    return _contact(body, version="v1", updated="last_updated")
 
 
-def contact_from_v2(body: Any, *, raw_json: str = "") -> Contact:
-    return _contact(body, version="v2", updated="update_time", raw_json=raw_json)
-
-
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def split_json_list(text: str, key: str) -> tuple[dict[str, Any], list[tuple[Any, str]]] | None:
-    """Decode a JSON object, keeping the JSON text of each item of its `key` list.
-
-    Returns the object and [(item, item's text)] (empty when `key` is not a list), or None when
-    `text` is not a JSON object at all; the caller then decodes it the ordinary way and reports
-    what is wrong. Our own walk over the top level only, because the json module gives no
-    positions: each key and value is still decoded by its C scanner (raw_decode). Keeping each
-    record's text spares a sync encoding every record again to store and digest it, which cost as
-    much as decoding the page.
-    """
-    skip, decode = _SPACE.match, _DECODER.raw_decode
-    body: dict[str, Any] = {}
-    items: list[tuple[Any, str]] = []
-    try:
-        pos = skip(text, 0).end()
-        if text[pos : pos + 1] != "{":
-            return None
-        pos = skip(text, pos + 1).end()
-        closing = "}" if text[pos : pos + 1] == "}" else ""
-        pos += len(closing)
-        while not closing:
-            name, pos = decode(text, pos)
-            pos = skip(text, pos).end()
-            if not isinstance(name, str) or text[pos : pos + 1] != ":":
-                return None
-            pos = skip(text, pos + 1).end()
-            if name == key and text[pos : pos + 1] == "[":
-                items, pos = _split_array(text, pos + 1)
-                value: Any = [item for item, _ in items]
-            else:
-                value, pos = decode(text, pos)
-                if name == key:
-                    items = []
-            body[name] = value
-            pos = skip(text, pos).end()
-            closing = "}" if text[pos : pos + 1] == "}" else ""
-            if not closing and text[pos : pos + 1] != ",":
-                return None
-            pos = skip(text, pos + 1).end()
-        if skip(text, pos).end() != len(text):
-            return None
-    except (ValueError, IndexError, RecursionError):  # JSONDecodeError is a ValueError
-        return None
-    return body, items
-
-
-def _split_array(text: str, pos: int) -> tuple[list[tuple[Any, str]], int]:
-    """The items of the array whose `[` is just before `pos`, each with its text; and the
-    position after its `]`. Raises ValueError when it is not a well-formed array."""
-    skip, decode = _SPACE.match, _DECODER.raw_decode
-    items: list[tuple[Any, str]] = []
-    append = items.append
-    pos = skip(text, pos).end()
-    if text[pos : pos + 1] == "]":
-        return items, pos + 1
-    while True:
-        start = pos
-        item, pos = decode(text, pos)
-        append((item, text[start:pos]))
-        pos = skip(text, pos).end()
-        mark = text[pos : pos + 1]
-        if mark == "]":
-            return items, pos + 1
-        if mark != ",":
-            raise ValueError("not an array")
-        pos = skip(text, pos + 1).end()
+def contact_from_v2(body: Any) -> Contact:
+    return _contact(body, version="v2", updated="update_time")
 
 
 def goal_results(items: Any, *, id_key: str) -> list[GoalResult]:

@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import ConnectionNotActive, NeedsReconnect, client_for
-from webapp.keap.client import KeapClient, Lane
+from webapp.keap.client import KeapClient, Lane, Reservation, SentCall
 from webapp.keap.errors import (
     KeapAuthError,
     KeapLimiterUnavailable,
@@ -238,15 +238,26 @@ class _Worker:
         if self.full and run.total_estimate is None:
             self._estimate(client)
         query = run.checkpoint["query"]
+        # With prefetch, a thread sends the request for page k+1, waits on the socket (the GIL
+        # free) and reads the answer into contacts while this thread stores page k. This thread
+        # takes the limiter's grants (one page early) and settles each answer: every database
+        # write stays here, so on SQLite the two never queue for its one write lock.
         executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
+        ahead: Future[SentCall] | None = None
+        wal = _WalCheckpointer.start() if self.prefetch else None
         try:
             token = run.checkpoint.get("page_token", "")
-            page = self._fetch(client, query, token, executor, None)
+            page, ahead = self._fetch(client, query, token, None, None, None)
             while True:
-                ahead = None
-                if page.next_page_token and executor is not None:
-                    ahead = executor.submit(_list, client, query, page.next_page_token)
+                if page.next_page_token and executor is not None and ahead is None:
+                    ahead = _send_ahead(executor, client, query, page.next_page_token)
+                # The grant for the page after the one on its way, taken before this page is
+                # stored, so that its request goes out the moment that page names it. (On the
+                # last page it goes unused: counted by the limiter, never sent.)
+                reserved = _reserve(client) if ahead is not None else None
                 self._commit(page)
+                if wal is not None:
+                    wal.after_commit()
                 if not page.next_page_token:
                     self._complete()
                     return Outcome.FINISHED
@@ -256,11 +267,16 @@ class _Worker:
                 if time.monotonic() > self.deadline:
                     _release(run, self.lease, due_in=0)
                     return Outcome.CONTINUE
-                page = self._fetch(client, query, page.next_page_token, executor, ahead)
+                page, ahead = self._fetch(
+                    client, query, page.next_page_token, ahead, executor, reserved
+                )
         finally:
             if executor is not None:
-                executor.submit(lambda: db.close()).result()  # the thread's own
+                if ahead is not None:  # sent, never read: Keap counted it all the same
+                    _discard(client, ahead)
                 executor.shutdown(wait=True)
+            if wal is not None:
+                wal.stop()
 
     def _plan(self, client: KeapClient) -> None:
         """Fix the query for the whole run (a page token is only valid for the same query)."""
@@ -298,18 +314,30 @@ class _Worker:
         client: KeapClient,
         query: dict[str, str],
         token: str,
+        ahead: Future[SentCall] | None,
         executor: ThreadPoolExecutor | None,
-        ahead: "Future[ContactPage] | None",
-    ) -> ContactPage:
-        """The page at `token`, tried again with backoff when it fails; each failure recorded."""
+        reserved: Reservation | None,
+    ) -> tuple[ContactPage, Future[SentCall] | None]:
+        """The page at `token` (its request already sent when `ahead` is given), tried again with
+        backoff when it fails; each failure recorded. With `ahead` and an executor, also the
+        request for the page after it (on the `reserved` grant), sent as soon as the answer names
+        that page, before this one is settled: the fetching thread waits on nothing here."""
         attempts = max(1, int(setting("SYNC_PAGE_ATTEMPTS", 3)))
         for attempt in range(1, attempts + 1):
+            following: Future[SentCall] | None = None
             try:
+                sent = None
                 if ahead is not None:
                     future, ahead = ahead, None
-                    return future.result()
-                return _list(client, query, token)
+                    sent = future.result()
+                    after = sent.next_page_token()
+                    if after and executor is not None:
+                        following = _send_ahead(executor, client, query, after, reserved)
+                        reserved = None
+                return _list(client, query, token, sent), following
             except TRANSIENT as exc:
+                if following is not None:
+                    _discard(client, following)
                 self._record_error(exc)
                 if attempt == attempts:
                     raise PageFailed(_describe(exc)) from exc
@@ -414,33 +442,119 @@ class _Worker:
             raise LostLease
 
 
-def _prefetch_allowed() -> bool:
-    """Whether another thread may fetch page k+1 while this one stores page k.
+class _WalCheckpointer:
+    """SQLite in WAL mode: a page's commit writes more than the WAL's automatic checkpoint
+    threshold, so nearly every page's commit would also copy the WAL into the database and
+    fsync it (about 20 ms) on the syncing thread. While a run works, its connection leaves that
+    to a thread of its own, which checkpoints (PASSIVE: never waiting for, nor blocking, the
+    writer) after each page, in SQLite's C code with the GIL free, while the next page is read.
+    """
 
-    SYNC_PREFETCH: "auto" (default), true or false. Never inside an outer transaction (eager
-    tests): the fetcher's own database connection could not see it. "auto" is off only for SQLite
-    with the database limiter: there the fetcher's limiter writes queue for SQLite's one write
-    lock behind the page's upsert, and bench/sync.py measured no gain in wall time, only both
-    threads slowed by the other.
+    def __init__(self, previous: int) -> None:
+        self.previous = previous
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-wal")
+        self.pending: Future[None] | None = None
+
+    @classmethod
+    def start(cls) -> "_WalCheckpointer | None":
+        if db.vendor != "sqlite":
+            return None
+        with db.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                return None
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            previous = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        return cls(previous)
+
+    def after_commit(self) -> None:
+        if self.pending is None or self.pending.done():
+            self.pending = self.executor.submit(_checkpoint_wal)
+
+    def stop(self) -> None:
+        try:
+            with db.cursor() as cursor:
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {int(self.previous)}")
+        except DatabaseError as exc:  # a broken connection is closed anyway: nothing to restore
+            log.info("Could not restore the WAL's automatic checkpoint: %s", exc)
+        self.executor.submit(lambda: db.close()).result()  # the thread's own connection
+        self.executor.shutdown(wait=True)
+
+
+def _checkpoint_wal() -> None:
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except DatabaseError as exc:  # the next one, or SQLite's own on another connection, will do
+        log.info("WAL checkpoint skipped: %s", exc)
+
+
+def _prefetch_allowed() -> bool:
+    """Whether a thread may send the request for page k+1 while this one stores page k.
+
+    SYNC_PREFETCH: "auto" (default), true or false; "auto" is on except inside an outer
+    transaction (eager tests), where the sync stays in one thread. The fetching thread sends
+    the request, waits for the answer and reads it; the limiter's grant and settle run in the
+    storing thread (KeapClient.start_list_contacts_v2), so on SQLite the two never queue for
+    its one write lock.
     """
     if db.in_atomic_block:
         return False
     choice = str(setting("SYNC_PREFETCH", "auto")).strip().lower()
-    if choice != "auto":
-        return choice in ("1", "true", "yes", "on")
-    from webapp.limiter import get_limiter
-    from webapp.limiter.db_backend import DatabaseLimiter
-
-    return not (db.vendor == "sqlite" and isinstance(get_limiter(), DatabaseLimiter))
+    return choice == "auto" or choice in ("1", "true", "yes", "on")
 
 
-def _list(client: KeapClient, query: dict[str, str], token: str) -> ContactPage:
-    return client.list_contacts_v2(
-        page_size=int(setting("SYNC_PAGE_SIZE", 1000)),
-        page_token=token,
-        filter=query["filter"],
-        order_by=query["order_by"],
-    )
+def _page_params(query: dict[str, str], token: str) -> dict[str, Any]:
+    return {
+        "page_size": int(setting("SYNC_PAGE_SIZE", 1000)),
+        "page_token": token,
+        "filter": query["filter"],
+        "order_by": query["order_by"],
+    }
+
+
+def _list(
+    client: KeapClient, query: dict[str, str], token: str, sent: SentCall | None = None
+) -> ContactPage:
+    return client.list_contacts_v2(**_page_params(query, token), sent=sent)
+
+
+def _reserve(client: KeapClient) -> Reservation | None:
+    try:
+        return client.reserve()
+    except TRANSIENT as exc:
+        log.info("No grant ahead: %s", _describe(exc))
+        return None
+
+
+def _send_ahead(
+    executor: ThreadPoolExecutor,
+    client: KeapClient,
+    query: dict[str, str],
+    token: str,
+    reserved: Reservation | None = None,
+) -> Future[SentCall] | None:
+    """Begin the call for the page at `token` here (token, limiter grant unless `reserved`), and
+    leave sending it and reading the answer to the executor's thread. None when no grant came
+    now: the page is then fetched the ordinary way, with its retries."""
+    try:
+        sent = client.start_list_contacts_v2(**_page_params(query, token), reserved=reserved)
+    except TRANSIENT as exc:
+        log.info("Not fetching ahead: %s", _describe(exc))
+        return None
+    return executor.submit(sent.send)
+
+
+def _discard(client: KeapClient, ahead: Future[SentCall]) -> None:
+    try:
+        sent = ahead.result()
+    except Exception:  # sending raised (a bug): nothing went out to settle
+        return
+    try:
+        client.discard(sent)
+    except Exception:
+        log.warning("Could not settle a page sent ahead and never read", exc_info=True)
 
 
 def keap_time(moment: datetime) -> str:

@@ -3,11 +3,11 @@
 Per page, in two steps:
 1. prepare_page(), outside any transaction (on SQLite it would hold the one write lock): each record
    becomes the upsert's row in one tight loop: texts truncated to the column sizes and made
-   storable, the raw record as JSON text (Keap's own text for the record when the client kept it,
-   else encoded here), and a fingerprint of that text (blake2b), the row's `content_hash`.
+   storable, the raw record as compact JSON text (orjson), and a fingerprint of that text
+   (blake2b), the row's `content_hash`.
 2. store_page(), inside the caller's transaction (the page and its checkpoint commit together):
    ONE select reads the fingerprints already stored, and only new and changed rows are upserted
-   in one executemany (INSERT ... ON CONFLICT DO UPDATE ... WHERE the fingerprint differs, so
+   in one statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE the fingerprint differs, so
    even a row that changed under us is never rewritten with what it already holds).
 A record that cannot be stored is skipped with a reason; it never fails the page.
 """
@@ -15,12 +15,13 @@ A record that cannot be stored is skipped with a reason; it never fails the page
 import hashlib
 import json
 import logging
-import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the mapping from a Keap record to the columns changes: every row is rewritten once.
 # 2: the fingerprint is of Keap's own JSON text for the record, no longer of a re-encoding.
-NORMALISATION_VERSION = "2"
+# 3: the raw record (and its fingerprint) as orjson writes it: compact, in Keap's key order.
+NORMALISATION_VERSION = "3"
 MAX_KEAP_ID = 2**63 - 1
 # Keap sends at most 3 emails and 5 phones; anything beyond this is not worth keeping.
 MAX_LIST_ITEMS = 20
@@ -77,8 +79,6 @@ _MAX_LENGTH = {
     name: Contact._meta.get_field(name).max_length
     for name in ("given_name", "family_name", "email", "company")
 }
-# JSON text PostgreSQL's jsonb refuses: a NUL or a (possibly lone) surrogate, as an escape.
-_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 @dataclass
@@ -124,28 +124,40 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _raw_json(record: KeapContact) -> tuple[str, bool]:
-    """The record as storable JSON text, and whether it was storable as Keap sent it (if not,
-    the lists taken from it need scrubbing too)."""
-    text = record.raw_json
-    if text and not _UNSTORABLE_ESCAPE.search(text):
-        return text, True
+def _raw_json(record: KeapContact) -> tuple[bytes, bool]:
+    """The record as storable JSON (UTF-8), and whether it was storable as Keap sent it (if
+    not, the lists taken from it need scrubbing too).
+
+    orjson writes the record as the client decoded it (Keap's keys in Keap's order, compact),
+    in about a microsecond. It refuses what it cannot write faithfully (a lone surrogate, an
+    integer past 64 bits, nesting past 254); those records, and any holding a NUL that
+    PostgreSQL's jsonb would refuse, go through the json module and are scrubbed."""
     raw = record.raw if isinstance(record.raw, dict) else {}
-    dumped = _RAW_JSON.encode(raw)
     try:
-        dumped.encode("utf-8")
-        clean = "\\u0000" not in dumped
-    except UnicodeEncodeError:
-        clean = False
-    if not clean:
-        dumped = _RAW_JSON.encode(_scrub(raw))
-    return dumped, clean
+        dumped = orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        dumped = b""
+    if dumped and b"\\u0000" not in dumped:
+        return dumped, True
+    dumped = _RAW_JSON.encode(_scrub(raw)).encode()
+    return dumped, False
 
 
 def _list_json(items: list, clean: bool) -> str:
     if not items:
         return "[]"
-    return _encode_json(items[:MAX_LIST_ITEMS] if clean else _scrub(items[:MAX_LIST_ITEMS]))
+    if clean:  # orjson wrote the whole record, so it writes this part of it too
+        return orjson.dumps(items[:MAX_LIST_ITEMS]).decode()
+    return _encode_json(_scrub(items[:MAX_LIST_ITEMS]))
+
+
+def _tags_json(tags: list[int]) -> str:
+    if not tags:
+        return "[]"
+    try:
+        return orjson.dumps(tags[:MAX_TAGS]).decode()
+    except orjson.JSONEncodeError:  # an id past 64 bits
+        return _encode_json(tags[:MAX_TAGS])
 
 
 @dataclass
@@ -172,11 +184,10 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
             if not 0 < keap_id <= MAX_KEAP_ID:
                 skipped.append((keap_id, "Keap id out of range"))
                 continue
-            raw, clean = _raw_json(record)
+            raw_bytes, clean = _raw_json(record)
             given_name = _text(record.given_name, max_given)
             family_name = _text(record.family_name, max_family)
             email = _text(record.email, max_email)
-            tags = record.tag_ids
             row = (
                 connection_id,
                 keap_id,
@@ -186,10 +197,10 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
                 _list_json(record.email_addresses, clean),
                 _list_json(record.phone_numbers, clean),
                 _text(record.company, max_company),
-                _encode_json(tags[:MAX_TAGS]) if tags else "[]",
+                _tags_json(record.tag_ids),
                 adapt_datetime(record.updated_at) if record.updated_at else None,
-                raw,
-                new(raw.encode(), digest_size=16, person=_PERSON).hexdigest(),
+                raw_bytes.decode(),
+                new(raw_bytes, digest_size=16, person=_PERSON).hexdigest(),
                 f"{given_name} {family_name} {email}".casefold(),
             )
         except Exception as exc:  # one odd record must never fail the page
@@ -292,12 +303,12 @@ _PG_JSON = {"email_addresses", "phone_numbers", "tag_ids", "raw"}
 _PG_TYPES = {"connection_id": "bigint", "keap_id": "bigint", "keap_updated_at": "timestamptz"}
 
 
-@cache
-def _upsert_sql(vendor: str) -> str:
+@lru_cache(maxsize=16)  # a few page lengths: full pages, the last one, one row (the fallback)
+def _upsert_sql(vendor: str, rows: int = 1) -> str:
     """INSERT ... ON CONFLICT DO UPDATE, as SQLite (3.24+) and PostgreSQL both speak it.
 
     Raw SQL, not bulk_create: the ORM's per-value preparation cost more than the database did.
-    SQLite takes the rows through executemany (binding in C). PostgreSQL takes the whole page as
+    SQLite takes `rows` rows in one statement (see _execute). PostgreSQL takes the whole page as
     ONE parameter, a JSON array of rows unpacked by jsonb_array_elements (jsonb, parsed once;
     json would be parsed again for every column read): psycopg's executemany
     spent about 40 microseconds a row in Python, more than preparing the row did. The WHERE
@@ -326,8 +337,8 @@ def _upsert_sql(vendor: str) -> str:
             f"SELECT {', '.join(values)}, %s::timestamptz FROM jsonb_array_elements(%s::jsonb) AS r "
             f"{conflict}"
         )
-    placeholders = ", ".join(["%s"] * len(INSERT_COLUMNS))
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) {conflict}"  # noqa: S608
+    row = f"({', '.join(['%s'] * len(INSERT_COLUMNS))})"
+    return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)} {conflict}"  # noqa: S608
 
 
 def _page_json(rows: list[tuple]) -> str:
@@ -347,6 +358,24 @@ def _execute(rows: list[tuple], synced_at: Any) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_upsert_sql("postgresql"), [synced_at, _page_json(rows)])
+        elif connection.vendor == "sqlite":
+            # As many rows a statement as SQLite takes parameters for (a whole page on any
+            # recent SQLite): executemany steps SQLite once a row, each step giving up the GIL
+            # and then waiting to win it back from the thread reading the next page, where one
+            # long step runs beside that thread.
+            per_statement = max(1, _sqlite_max_parameters() // len(INSERT_COLUMNS))
+            for start in range(0, len(rows), per_statement):
+                batch = rows[start : start + per_statement]
+                params = [value for row in batch for value in (*row, synced_at)]
+                cursor.execute(_upsert_sql("sqlite", len(batch)), params)
         else:
             sql = _upsert_sql(connection.vendor)
             cursor.executemany(sql, [(*row, synced_at) for row in rows])
+
+
+def _sqlite_max_parameters() -> int:
+    connection.ensure_connection()
+    getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+
+    if getlimit is None:
+        return 999  # SQLite's default limit before 3.32
+    return min(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 20_000)
