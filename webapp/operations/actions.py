@@ -36,29 +36,28 @@ def _record(connection_id: int, kind: str, actor: Any, detail: str) -> None:
 
 def pause(*, connection: KeapConnection, actor: Any) -> Outcome:
     """Stop all work on an active connection until staff resume it; its tokens are kept."""
-    with transaction.atomic():
-        # Conditional: a connection that turned "needs reconnect" meanwhile is left as it is.
-        changed = KeapConnection.objects.filter(pk=connection.pk, status=Status.ACTIVE).update(
-            status=Status.PAUSED
-        )
-        if changed:
-            _record(connection.pk, Kind.PAUSED, actor, "Syncs, goals and keep-alive stop.")
-    if changed:
-        return Outcome(True, f"{connection.app_name}: paused.")
-    return Outcome(False, f"{connection.app_name}: not paused (it is {connection.status}).")
+    return _move(connection, actor, Status.ACTIVE, Status.PAUSED, Kind.PAUSED, "paused",
+                 detail="Syncs, goals and keep-alive stop.")  # fmt: skip
 
 
 def resume(*, connection: KeapConnection, actor: Any) -> Outcome:
     """Let work on a paused connection go on."""
+    return _move(connection, actor, Status.PAUSED, Status.ACTIVE, Kind.RESUMED, "resumed")
+
+
+def _move(connection: KeapConnection, actor: Any, source: str, target: str, kind: str, done: str,
+          *, detail: str = "") -> Outcome:  # fmt: skip
+    """Move the connection from `source` to `target` and record it, only if it is still in
+    `source` (a connection that turned "needs reconnect" meanwhile is left as it is)."""
     with transaction.atomic():
-        changed = KeapConnection.objects.filter(pk=connection.pk, status=Status.PAUSED).update(
-            status=Status.ACTIVE
+        changed = KeapConnection.objects.filter(pk=connection.pk, status=source).update(
+            status=target
         )
         if changed:
-            _record(connection.pk, Kind.RESUMED, actor, "")
+            _record(connection.pk, kind, actor, detail)
     if changed:
-        return Outcome(True, f"{connection.app_name}: resumed.")
-    return Outcome(False, f"{connection.app_name}: not resumed (it is {connection.status}).")
+        return Outcome(True, f"{connection.app_name}: {done}.")
+    return Outcome(False, f"{connection.app_name}: not {done} (it is {connection.status}).")
 
 
 def force_sync(*, connection: KeapConnection, actor: Any) -> Outcome:

@@ -198,15 +198,7 @@ def events_by_hour(app: str, now: datetime, hours: int = EVENT_HOURS) -> list[Ev
     out = []
     for i in range(hours):
         hour = start + timedelta(hours=i)
-        row = sums.get(hour, {})
-        out.append(
-            EventBucket(
-                hour.strftime("%H:00"),
-                row.get("throttled") or 0,
-                row.get("responses_429") or 0,
-                row.get("errors") or 0,
-            )
-        )
+        out.append(_event_bucket(hour.strftime("%H:00"), sums.get(hour, {})))
     return out
 
 
@@ -223,16 +215,14 @@ def events_by_day(app: str, today: date, days: int = EVENT_DAYS) -> list[EventBu
     out = []
     for i in range(days):
         day = first + timedelta(days=i)
-        row = rows.get(day, {})
-        out.append(
-            EventBucket(
-                day.strftime("%b %d"),
-                row.get("throttled") or 0,
-                row.get("responses_429") or 0,
-                row.get("errors") or 0,
-            )
-        )
+        out.append(_event_bucket(day.strftime("%b %d"), rows.get(day, {})))
     return out
+
+
+def _event_bucket(label: str, row: dict) -> EventBucket:
+    return EventBucket(
+        label, row.get("throttled") or 0, row.get("responses_429") or 0, row.get("errors") or 0
+    )
 
 
 def app_overview(app: DeveloperApp, *, now: datetime | None = None) -> AppOverview:
