@@ -4,6 +4,7 @@ from django.http import HttpRequest
 
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.operations import actions
+from webapp.operations.readonly import ReadOnlyAdmin
 
 # The sealed token columns: never a field, a column, a filter or a search of any admin page.
 TOKEN_FIELDS = ("access_token_sealed", "refresh_token_sealed")
@@ -70,7 +71,7 @@ class KeapConnectionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConnectionEvent)
-class ConnectionEventAdmin(admin.ModelAdmin):
+class ConnectionEventAdmin(ReadOnlyAdmin):
     """The audit trail, read-only."""
 
     list_display = ("at", "connection", "kind", "actor", "detail")
@@ -78,12 +79,3 @@ class ConnectionEventAdmin(admin.ModelAdmin):
     list_select_related = ("connection", "actor")
     search_fields = ("connection__app_name", "detail", "actor__email")
     readonly_fields = ("connection", "kind", "at", "actor", "detail")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False

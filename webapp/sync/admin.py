@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
+from webapp.operations.readonly import ReadOnlyAdmin
 from webapp.sync.models import SyncRun
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdmin):
     """Sync runs, read-only: they are started by the flows (or the connection admin's action)."""
 
     list_display = (
@@ -22,9 +22,3 @@ class SyncRunAdmin(admin.ModelAdmin):
         "started_at", "finished_at",
     )  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False
