@@ -29,8 +29,7 @@ def landing(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness for load balancers and compose: the process serves and the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    _check_database()
     return HttpResponse("ok", content_type="text/plain")
 
 

@@ -41,21 +41,13 @@ class Command(BaseCommand):
                     totals["rows"] += 1
                     changed = []
                     for name in fields:
-                        value = getattr(row, name)
-                        if not value:
-                            totals["empty"] += 1
-                        elif not encryption.needs_reseal(value):
-                            totals["current"] += 1
-                        else:
-                            try:
-                                setattr(row, name, encryption.encrypt(encryption.decrypt(value)))
-                            except encryption.DecryptionError as exc:
-                                failures.append(f"{model._meta.label} {pk} {name}: {exc}")
-                                continue
+                        label = f"{model._meta.label} {pk} {name}"
+                        resealed = _reseal(getattr(row, name), label, totals, failures)
+                        if resealed is not None:
+                            setattr(row, name, resealed)
                             changed.append(name)
                     if changed:
                         row.save(update_fields=changed)
-                        totals["resealed"] += len(changed)
         self._reseal_authenticators(totals, failures)
         self.stdout.write(
             f"Newest key {newest}: {totals['rows']} rows checked, {totals['resealed']} values "
@@ -82,18 +74,30 @@ class Command(BaseCommand):
                 totals["rows"] += 1
                 changed = False
                 for key in MFA_SEALED_KEYS:
-                    value = row.data.get(key)
-                    if not value:
+                    if key not in row.data:
                         continue
-                    try:
-                        if not encryption.needs_reseal(value):
-                            totals["current"] += 1
-                            continue
-                        row.data[key] = encryption.encrypt(encryption.decrypt(value))
-                    except encryption.DecryptionError as exc:
-                        failures.append(f"{Authenticator._meta.label} {pk} {key}: {exc}")
-                        continue
-                    totals["resealed"] += 1
-                    changed = True
+                    label = f"{Authenticator._meta.label} {pk} {key}"
+                    resealed = _reseal(row.data[key], label, totals, failures)
+                    if resealed is not None:
+                        row.data[key] = resealed
+                        changed = True
                 if changed:
                     row.save(update_fields=["data"])
+
+
+def _reseal(value: str, label: str, totals: dict[str, int], failures: list[str]) -> str | None:
+    """The value sealed with the newest key, or None when it is empty, already there, or cannot
+    be opened (recorded in `failures`, left as it is)."""
+    if not value:
+        totals["empty"] += 1
+        return None
+    try:
+        if not encryption.needs_reseal(value):
+            totals["current"] += 1
+            return None
+        resealed = encryption.encrypt(encryption.decrypt(value))
+    except encryption.DecryptionError as exc:
+        failures.append(f"{label}: {exc}")
+        return None
+    totals["resealed"] += 1
+    return resealed
