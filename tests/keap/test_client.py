@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from webapp import limiter
 from webapp.connections.tokens import client_for
+from webapp.keap.client import Lane
 from webapp.keap.errors import (
     KeapLimiterUnavailable,
     KeapNotFound,
@@ -117,6 +119,28 @@ def test_a_429_pauses_the_bucket_then_the_call_goes_through(connection, keap):
     assert time.monotonic() - started >= 0.5
     assert keap.counts()["throttled"] >= 1
     assert len(keap.goal_achievements(tenant="ab123")) == 1
+
+
+def test_a_call_held_up_between_grant_and_send_keeps_its_slot_in_the_second(connection, keap):
+    """A worker starved of CPU after its grant sends the call more than a second later: the
+    limiter must still count it, or Keap sees one call too many in that second."""
+    keap.set_settings(app_limit_per_second=3)
+    DeveloperApp.objects.update(limit_per_second=3)
+    starved = client_for(connection.pk, lane=Lane.BULK)
+    reserved = starved.reserve()
+    time.sleep(1.2)
+    other = client_for(connection.pk)
+    other.userinfo()
+    other.userinfo()
+    # The call still on its way holds the third slot: a third call now is refused.
+    refused = limiter.try_acquire(
+        app=other.app.client_id, tenant="ab123", lane=Lane.INTERACTIVE, limits=other.limits
+    )
+    assert (refused.granted, refused.bucket) == (False, "app:second")
+    sent = starved.start_list_contacts_v2(page_size=5, reserved=reserved).send()
+    assert len(starved.list_contacts_v2(page_size=5, sent=sent).contacts) == 5
+    other.userinfo()  # waits for a slot, then goes through
+    assert keap.counts()["throttled"] == 0
 
 
 def test_a_zero_limit_stops_calls_before_they_are_sent(connection, keap):

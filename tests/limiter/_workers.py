@@ -79,6 +79,8 @@ def _hammer(job: Job) -> list[float]:
         )
         assert decision.granted_at is not None
         granted.append(decision.granted_at)
+        # The call is answered at once: settling ends its flight, so its slot frees 1 s later.
+        limiter.settle(app=job.app, tenant=job.tenant, decision=decision)
     if job.backend == "db":
         from django.db import connections
 

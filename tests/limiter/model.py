@@ -32,6 +32,7 @@ class Record:
     tenant: str
     lane: str  # "i", "b", or "r" for a phantom from reconciliation
     windows: frozenset[str]  # which sliding windows it counts in: "s", "m", "tm"
+    settled: bool = True  # a grant is in flight (False) until its call is settled
 
 
 @dataclass
@@ -51,6 +52,14 @@ class Model:
             r.at
             for r in self.records
             if window in r.windows and r.at > now - width and (tenant is None or r.tenant == tenant)
+        )
+
+    def _second(self, now: int) -> list[int]:
+        """The app's second: settled grants at their time, every unsettled one of the minute at now."""
+        return sorted(
+            r.at if r.settled else now
+            for r in self.records
+            if "s" in r.windows and r.at > now - (SECOND_US if r.settled else MINUTE_US)
         )
 
     def _window_wait(self, times: list[int], width: int, limit: int, now: int) -> int:
@@ -83,7 +92,7 @@ class Model:
         app_pause = max(self.pauses.get("", now) - now, 0)
         waits = [
             ("paused", pause_end - now),
-            ("app:second", self._window_wait(self._count(now, "s", SECOND_US), SECOND_US, limits.app_per_second, now)),
+            ("app:second", self._window_wait(self._second(now), SECOND_US, limits.app_per_second, now)),
             ("app:minute", self._window_wait(self._count(now, "m", MINUTE_US), MINUTE_US, limits.app_per_minute, now)),
             ("app:day", to_midnight if self.days.get(("", day), 0) >= app_cap else 0),
             ("tenant:minute", self._window_wait(self._count(now, "tm", MINUTE_US, tenant), MINUTE_US, limits.tenant_per_minute, now)),
@@ -139,7 +148,7 @@ class Model:
             behind = [w for t, w in self.bulk.items() if t != tenant and counts.get(t, 0) < mine]
             if mine > 0 and behind:
                 return refuse(max(min(behind) - now, 0) + self.poll_us, "fair")
-        self.last_grant = Record(now, tenant, lane.value, frozenset({"s", "m", "tm"}))
+        self.last_grant = Record(now, tenant, lane.value, frozenset({"s", "m", "tm"}), False)
         self.records.append(self.last_grant)
         for who in ("", tenant):
             self.days[(who, day)] = self.days.get((who, day), 0) + 1
@@ -151,9 +160,11 @@ class Model:
         return True, 0.0, ""
 
     def settle(self, *, now: int, grant: Record) -> None:
-        """The answered call's grant moves to now, if it is still within the minute."""
+        """The answered call's grant moves to now, if it is still within the minute, and is no
+        longer in flight."""
         if grant.at > now - MINUTE_US:
             grant.at = now
+        grant.settled = True
 
     def pause(self, *, now: int, tenant: str | None, seconds: float) -> None:
         key = tenant or ""

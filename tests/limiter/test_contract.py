@@ -35,9 +35,20 @@ ROOMY = Limits(
 
 
 def take(
-    limiter: Limiter, limits: Limits, *, tenant: str = "t1", lane: Lane = BULK, app: str = "app"
+    limiter: Limiter,
+    limits: Limits,
+    *,
+    tenant: str = "t1",
+    lane: Lane = BULK,
+    app: str = "app",
+    answered: bool = True,
 ):
-    return limiter.try_acquire(app=app, tenant=tenant, lane=lane, limits=limits)
+    """One call: the decision, and for a grant (unless `answered` is False, a call still on its
+    way) Keap's answer at the same instant, settled."""
+    decision = limiter.try_acquire(app=app, tenant=tenant, lane=lane, limits=limits)
+    if decision.granted and answered:
+        limiter.settle(app=app, tenant=tenant, decision=decision)
+    return decision
 
 
 def grant_n(
@@ -61,6 +72,43 @@ def test_grants_up_to_the_per_second_limit_then_refuses_with_the_exact_wait(limi
     clock.advance(0.000001)
     assert take(limiter, limits).granted
     assert not take(limiter, limits).granted  # exactly one slot opened
+
+
+def test_a_call_in_flight_holds_its_slot_in_the_second_until_it_is_settled(limiter, clock):
+    """Keap counts a call when it arrives, which may be long after its grant (a worker starved
+    between grant and send): until the answer is in, the grant counts as now."""
+    limits = replace(ROOMY, app_per_second=2)
+    slow = take(limiter, limits, answered=False)
+    clock.advance(0.1)
+    other = take(limiter, limits, answered=False)
+    clock.advance(5)
+    refused = take(limiter, limits)
+    # Both could still reach Keap now, so the soonest either leaves the second is 1 s from now.
+    assert (refused.bucket, refused.wait_seconds) == ("app:second", pytest.approx(1.0))
+    limiter.settle(app="app", tenant="t1", decision=slow)  # answered at 5.1: leaves at 6.1
+    clock.advance(0.4)
+    refused = take(limiter, limits)
+    assert (refused.bucket, refused.wait_seconds) == ("app:second", pytest.approx(0.6))
+    clock.advance(0.6)
+    assert take(limiter, limits).granted
+    assert not take(limiter, limits).granted  # `other` is still on its way
+    assert limiter.in_flight(app="app") == 1
+    limiter.settle(app="app", tenant="t1", decision=other)
+    assert limiter.in_flight(app="app") == 0
+    clock.advance(1)
+    assert take(limiter, limits).granted
+
+
+def test_a_grant_never_settled_is_presumed_abandoned_when_it_leaves_the_minute(limiter, clock):
+    limits = replace(ROOMY, app_per_second=1)
+    assert take(limiter, limits, answered=False).granted  # its worker was killed
+    clock.advance(59.999999)
+    refused = take(limiter, limits)
+    assert (refused.bucket, refused.wait_seconds) == ("app:second", pytest.approx(1.0))
+    assert limiter.in_flight(app="app") == 1
+    clock.advance(0.000001)
+    assert limiter.in_flight(app="app") == 0
+    assert take(limiter, limits).granted
 
 
 def test_refused_calls_consume_nothing(limiter, clock):
@@ -327,6 +375,7 @@ def test_acquire_sleeps_exactly_the_wait(limiter, clock):
 
     limiter._sleep = sleep
     first = limiter.acquire(app="app", tenant="t", lane=INTERACTIVE, limits=limits, timeout=1)
+    limiter.settle(app="app", tenant="t", decision=first)
     clock.advance(0.3)
     second = limiter.acquire(app="app", tenant="t", lane=INTERACTIVE, limits=limits, timeout=1)
     assert second.granted_at - first.granted_at == pytest.approx(1.0)
@@ -379,6 +428,7 @@ def test_redis_keys_do_not_grow_with_calls(redis_prefix, clock):
     for key in keys:  # idle apps leave nothing behind
         assert client.pttl(key) > 0, key
     assert 0 < client.pttl(f"{base}:m") <= 120_000
+    assert client.zcard(f"{base}:f") == 0  # every call was answered: none is in flight
 
 
 def test_redis_limiter_loads_its_scripts_where_redis_has_lost_them(redis_prefix, clock):

@@ -1,7 +1,8 @@
 """Lanes and fairness under load, on a simulated clock: a minute of busy workers in a second.
 
 Each simulated worker does what `acquire` does: ask, and when refused sleep exactly the wait (plus
-up to a millisecond of jitter for bulk), then ask again; a granted call "takes" 50 ms at Keap.
+up to a millisecond of jitter for bulk), then ask again; a granted call "takes" 50 ms at Keap and
+is settled when its answer is in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.limiter.conftest import FakeClock
-from webapp.limiter.base import Lane, Limiter, Limits
+from webapp.limiter.base import Decision, Lane, Limiter, Limits
 
 KEAP = Limits(
     app_per_second=25,
@@ -25,6 +26,9 @@ KEAP = Limits(
     interactive_reserve=0.1,
 )
 CALL_US = 50_000
+# A call holds its slot of the second from its grant until 1 s after its answer (settled: Keap may
+# have counted it as late as that), so busy workers can reach at most this many calls a second.
+BEST_RATE = KEAP.app_per_second / (1 + CALL_US / 1e6)
 
 
 @dataclass
@@ -48,26 +52,35 @@ def simulate(
     rng = random.Random(seed)
     start = clock.now_us
     end = start + int(seconds * 1e6)
-    queue: list[tuple[int, int, int]] = [(start + i, i, 0) for i in range(len(workers))]
+    # (time, worker, sequence, the grant to settle then: None for the worker's next ask)
+    queue: list[tuple[int, int, int, Decision | None]] = [
+        (start + i, i, i, None) for i in range(len(workers))
+    ]
     asked_at: dict[int, int] = {}
     grants: dict[str, list[int]] = {}
     interactive_waits: list[float] = []
     if interactive_every:
         person = len(workers)
         workers = [*workers, Worker("person", Lane.INTERACTIVE, "person-1")]
-        queue.append((start + int(rng.uniform(0.5, 1.5) * 1e6), person, 0))
+        queue.append((start + int(rng.uniform(0.5, 1.5) * 1e6), person, person, None))
     heapq.heapify(queue)
+    sequence = len(queue)
     while queue:
-        at, index, _ = heapq.heappop(queue)
+        at, index, _, answered = heapq.heappop(queue)
         if at >= end:
             continue
         clock.now_us = at
         worker = workers[index]
+        if answered is not None:
+            limiter.settle(app="sim", tenant=worker.tenant, decision=answered)
+            continue
         asked_at.setdefault(index, at)
         decision = limiter.decide(
             app="sim", tenant=worker.tenant, lane=worker.lane, limits=KEAP, waiter=worker.waiter
         )
         if decision.granted:
+            sequence += 1
+            heapq.heappush(queue, (at + CALL_US, index, sequence, decision))
             grants.setdefault(worker.tenant, []).append(at)
             if worker.lane is Lane.INTERACTIVE:
                 interactive_waits.append((at - asked_at.pop(index)) / 1e6)
@@ -78,7 +91,8 @@ def simulate(
         else:
             jitter = rng.uniform(0, 1000) if worker.lane is Lane.BULK else 0
             next_at = at + math.ceil(decision.wait_seconds * 1e6 + jitter)
-        heapq.heappush(queue, (next_at, index, len(queue)))
+        sequence += 1
+        heapq.heappush(queue, (next_at, index, sequence, None))
     return grants, interactive_waits
 
 
@@ -108,7 +122,7 @@ def test_five_backlogged_tenants_share_the_bulk_lane_evenly(sim_limiter, clock):
     counts = {t: len(v) for t, v in grants.items()}
     all_times = [t for v in grants.values() for t in v]
     assert worst_window(all_times, 1_000_000) <= 25
-    assert len(all_times) >= 0.97 * 25 * seconds, counts
+    assert len(all_times) >= 0.97 * BEST_RATE * seconds, counts
     assert max(counts.values()) / min(counts.values()) <= 1.2, counts
 
 
@@ -127,4 +141,4 @@ def test_an_interactive_call_is_granted_promptly_while_bulk_saturates_the_budget
     assert waits[len(waits) // 2] <= 0.5, f"median {waits[len(waits) // 2]:.3f}s"
     all_times = [t for v in grants.values() for t in v]
     assert worst_window(all_times, 1_000_000) <= 25
-    assert len(all_times) >= 0.97 * 25 * seconds
+    assert len(all_times) >= 0.97 * BEST_RATE * seconds

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.sync.conftest import drive, list_calls
+from webapp import limiter
 from webapp.connections.tokens import client_for
 from webapp.keap.results import contact_from_v2
 from webapp.sync import store
@@ -102,3 +103,22 @@ def test_every_page_sent_ahead_is_recorded_once_as_keap_counted_it(
     usage.flush()
     recorded = RawCall.objects.filter(tenant=tenant, operation="contacts.list.v2").count()
     assert sent_to_keap == recorded == 4
+    # Every grant was settled, the one begun and never sent too: none holds a slot of the second.
+    assert limiter.in_flight(app=client.app.client_id) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_leaves_no_grant_in_flight(
+    owner_client, connect, make_tenant, keap, enqueued, sync_settings
+):
+    """The grant taken a page early goes unused on the last page: it is released, not left to
+    hold a slot of the limiter's second for a minute."""
+    tenant = make_tenant(230)
+    connection = connect(owner_client, app=tenant)
+
+    run = drive(enqueued[-1])
+
+    assert run.status == "succeeded", run.error
+    assert Contact.objects.filter(connection=connection).count() == 230
+    assert list_calls(keap, tenant)["contacts_v2"] >= 5  # pages of 50, some fetched ahead
+    assert limiter.in_flight(app=connection.developer_app.client_id) == 0

@@ -310,10 +310,14 @@ class KeapClient:
 
     def reserve(self) -> Reservation:
         """Step 1 of a call made later (start_list_contacts_v2(reserved=...)): the limiter's
-        grant, taken now. One never used stays counted by the limiter: it errs on the safe
-        side."""
+        grant, taken now. One that will not be used must be release()d."""
         waited, grant = self._acquire("a call ahead")
         return Reservation(waited=waited, grant=grant)
+
+    def release(self, reserved: Reservation) -> None:
+        """A reservation that will not be used: its grant is settled now. It stays counted (the
+        safe side), but no longer holds a slot of the limiter's second as a call in flight does."""
+        self._settle_unanswered(reserved.grant)
 
     def start_list_contacts_v2(
         self,
@@ -341,11 +345,13 @@ class KeapClient:
 
     def discard(self, sent: SentCall) -> None:
         """A call begun ahead whose answer is no longer wanted: if it went out, settled and
-        recorded all the same (Keap counted it)."""
+        recorded all the same (Keap counted it); if not, its grant released."""
         if sent.outcome is not None:
             self._after(
                 sent.operation, sent.outcome, waited=sent.waited, retries=0, grant=sent.grant
             )
+        else:
+            self._settle_unanswered(sent.grant)
 
     def get_contact(self, contact_id: int, *, version: int = 1) -> Contact:
         """GET one contact by id."""
@@ -482,7 +488,11 @@ class KeapClient:
                 waited, grant, outcome, sent = sent.waited, sent.grant, sent.send().outcome, None
             else:
                 waited, grant = self._acquire(operation)
-                outcome = self._send(method, path, token, request)
+                try:
+                    outcome = self._send(method, path, token, request)
+                except BaseException:  # a Celery time limit, say: the call is abandoned
+                    self._settle_unanswered(grant)
+                    raise
             self._after(operation, outcome, waited=waited, retries=attempt - 1, grant=grant)
             status = outcome.status
             if status == 401 and not auth_retried:
@@ -644,6 +654,14 @@ class KeapClient:
             retries=retries,
             snapshot=snapshot,
         )
+
+    def _settle_unanswered(self, grant: limiter.Decision) -> None:
+        """Settle a grant whose call will never have an answer read, so that it stops counting
+        as a call in flight (it stays counted)."""
+        try:
+            limiter.settle(app=self.app.client_id, tenant=self.tenant, decision=grant)
+        except limiter.LimiterError as exc:
+            log.warning("Could not settle an unanswered grant with the limiter: %s", exc)
 
     def _pause(self, response: requests.Response | None) -> None:
         """A 429 pauses the whole bucket Keap named, not just this request."""

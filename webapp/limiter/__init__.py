@@ -60,6 +60,7 @@ __all__ = [
     "QuotaWindow",
     "acquire",
     "get_limiter",
+    "in_flight",
     "parse_quota_headers",
     "pause",
     "reconcile",
@@ -158,3 +159,7 @@ def settle(
     get_limiter().settle(
         app=app, tenant=tenant, decision=decision, snapshot=snapshot, limits=limits
     )
+
+
+def in_flight(*, app: str) -> int:
+    return get_limiter().in_flight(app=app)

@@ -13,6 +13,14 @@ Exact semantics (the Keap sandbox enforces the same; the backends and the test m
   minute. The server counts a call when it arrives, which lies between grant and response, so
   settled windows upper-bound the server's: 25 grants in 1.000 s of our clock can arrive within
   less than 1 s at Keap, but a settled grant never leaves our window before Keap's.
+- In flight: until it is settled, a grant counts in the app's second as if granted now, however
+  long ago it was granted, because its call may reach Keap at any moment (a worker starved of CPU
+  between grant and send, a slow connect). So the second's count is the settled grants with
+  g > t - 1 s plus every unsettled grant of the minute, and the wait when it is full is taken over
+  that list with each unsettled grant at t: an unsettled grant needed to leave means a wait of
+  1 s, the soonest it could. A grant never settled (its worker was killed) is presumed abandoned
+  once it leaves the minute: the client settles every call, answered or not, long before that
+  (its HTTP timeout). The minute windows count grants at their grant (or settle) time as before.
 - A day is the fixed UTC day (floor(t / 86 400 s)); its count resets at 00:00 UTC and a full day waits
   until then. The bulk lane may use the day only up to `bulk_day_cap` (the interactive reserve is kept
   back); the interactive lane may use all of it.
@@ -355,4 +363,9 @@ class Limiter:
     def _settle(
         self, *, app: str, tenant: str, token: str | None, targets: ReconcileTargets | None
     ) -> None:
+        raise NotImplementedError
+
+    def in_flight(self, *, app: str) -> int:
+        """How many of the app's grants of the last minute are not settled yet: calls on their
+        way, or grants whose caller never settled them (each holds a slot of the second)."""
         raise NotImplementedError

@@ -134,7 +134,7 @@ class DatabaseLimiter(Limiter):
             pause_end = max(pause_ends.values(), default=now)
             waits = [
                 ("paused", pause_end - now),
-                ("app:second", window(grants.filter(scope=G), SECOND_US, limits.app_per_second)),
+                ("app:second", self._second_wait(grants, now, limits.app_per_second)),
                 (
                     "app:minute",
                     window(
@@ -220,6 +220,21 @@ class DatabaseLimiter(Limiter):
 
         return self._atomic(app, body)
 
+    @staticmethod
+    def _second_wait(grants: QuerySet[Grant], now: int, limit: int) -> int:
+        """The app's second: settled grants at their time, and every grant still in flight (all of
+        them within the minute, which was just trimmed) as if granted now."""
+        settled = grants.filter(scope=G, in_flight=False, at_us__gt=now - SECOND_US)
+        in_flight = grants.filter(scope=G, in_flight=True).count()
+        count = settled.count() + in_flight
+        if count < limit:
+            return 0
+        needed = count - limit  # 0-based: the one that must leave for a slot to open
+        if needed >= count - in_flight:
+            return SECOND_US
+        oldest = settled.order_by("at_us").values_list("at_us", flat=True)[needed]
+        return oldest + SECOND_US - now
+
     def _register(
         self,
         app: str,
@@ -257,7 +272,7 @@ class DatabaseLimiter(Limiter):
         self, app: str, tenant: str, lane: Lane, waiter: str | None, now: int, day: int
     ) -> str:
         grant = Grant.objects.using(self.using).create(
-            app=app, tenant=tenant, lane=lane.value, scope=G, at_us=now
+            app=app, tenant=tenant, lane=lane.value, scope=G, at_us=now, in_flight=True
         )
         days = DayCount.objects.using(self.using)
         for who in ("", tenant):
@@ -270,6 +285,13 @@ class DatabaseLimiter(Limiter):
         else:
             self._waiters(app, BULK_KIND).filter(name=tenant, wake_us__lte=now).delete()
         return str(grant.pk)
+
+    def in_flight(self, *, app: str) -> int:
+        try:
+            since = self._now() - MINUTE_US
+            return self._grants(app).filter(scope=G, in_flight=True, at_us__gt=since).count()
+        except DatabaseError as exc:
+            raise LimiterUnavailable(f"limiter: database failed: {exc}") from exc
 
     # --- pauses and reconciliation ----------------------------------------------------------------
     def _pause(self, *, app: str, tenant: str, pause_us: int) -> None:
@@ -288,9 +310,10 @@ class DatabaseLimiter(Limiter):
     ) -> None:
         def body(now: int) -> None:
             if token is not None and token.isdigit():
-                # Settle: the answered call's grant moves to now, if still within the minute.
+                # Settle: the answered call's grant moves to now and is no longer in flight, if
+                # still within the minute (older rows are deleted by the next decision unread).
                 self._grants(app).filter(pk=int(token), scope=G, at_us__gt=now - MINUTE_US).update(
-                    at_us=now
+                    at_us=now, in_flight=False
                 )
             if targets is not None:
                 self._raise(app, tenant, targets, now)

@@ -30,6 +30,9 @@ class Grant(models.Model):
     lane = models.CharField(max_length=1)
     scope = models.CharField(max_length=1, choices=Scope.choices, default=Scope.GRANT)
     at_us = models.BigIntegerField()
+    # Granted and not yet settled: its call may reach Keap at any moment, so it counts in the app's
+    # second as if granted now (see base.py).
+    in_flight = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -13,6 +13,8 @@ Key layout, all under one hash tag so a cluster keeps an app's keys in one slot
                         reconciled phantoms (member `r|<time>|<i>`) of the last minute; the app's
                         sliding second is this set's last second without the phantoms
     base:tm:<tenant>    sorted set, the tenant's grants and phantoms of the last minute
+    base:f              sorted set, the grants not yet settled (in flight; score: grant time),
+                        which count in the app's second as if granted now until settled
     base:d:<day>        hash for UTC day number <day>, expiring an hour after that day:
                           ''  and 't:<tenant>'   grants that day, the app's and each tenant's
                           'p' and 'p:<tenant>'   pause end (epoch microseconds) of the app or a
@@ -27,11 +29,12 @@ Key layout, all under one hash tag so a cluster keeps an app's keys in one slot
     base:act            sorted set, bulk tenants that asked in the last second (score: last ask)
 
 A grant's member is returned to the caller (`Decision.token`); the settle script (one call after
-the response, which also reconciles) moves that member to Redis's time of the settle in :m and :tm.
+the response, which also reconciles) moves that member to Redis's time of the settle in :m and :tm
+and takes it out of :f.
 A member is unique without a counter: the grant's day and the app's count that day after it.
 
-A decision reads one HMGET of the day hash and :m (its second and its minute), and writes its grant
-into :m and :tm and its counts with one HSET. The hints let the common case skip the rest without
+A decision reads one HMGET of the day hash, :m (its second and its minute) and the count of :f
+older than the second, and writes its grant into :m, :tm and :f and its counts with one HSET. The hints let the common case skip the rest without
 changing any answer: the waiter sets are read only while a waiter may be live, the second's members
 only while a phantom may be in it or this tenant could be at its fair share, the tenant's minute
 only while :m or a phantom of the tenant's could fill it, and :act is written only when a second
@@ -44,7 +47,8 @@ of the tenant's grants; neither holds more than its limit (grants are admitted b
 phantoms only fill up to it) plus, for :tm, 5 s of grants, so keys and memory do not grow per call.
 The waiter and backlog sets (:iw, :bw, :act, one member per caller or tenant) are read by score and
 trimmed, and expiries renewed, by an upkeep step at most every 5 s; a key gets its expiry also when
-it is made. The scripts build day and tenant key names from their arguments and the time they read;
+it is made; :f is trimmed to the minute by the upkeep too (a grant never settled has been
+abandoned by then), so it holds at most the minute's grants. The scripts build day and tenant key names from their arguments and the time they read;
 every key shares the app's hash tag, which is what a cluster needs.
 """
 
@@ -63,6 +67,7 @@ from webapp.limiter.base import (
     DAY_GUARD_US,
     DAY_RESET_TOLERANCE_US,
     FOREVER,
+    MINUTE_US,
     US,
     Decision,
     Lane,
@@ -119,7 +124,7 @@ local day = math.floor(now / DAY)
 -- Lua 5.1 prints big numbers as 1.7e+15; every number sent to Redis goes through sf('%d').
 local now_s, day_s = sf('%d', now), sf('%d', day)
 local k_m, k_tm, k_d = base .. ':m', base .. ':tm:' .. tenant, base .. ':d:' .. day_s
-local k_act = base .. ':act'
+local k_act, k_f = base .. ':act', base .. ':f'
 local f_t, f_xt, f_rt = 't:' .. tenant, 'x:' .. tenant, 'r:' .. tenant
 local h = redis.call('HMGET', k_d, '', f_t, 'x', f_xt, 'p', 'p:' .. tenant, 'iw', 'bw', 'r', f_rt,
   'ba', 'bt', 'aw')
@@ -138,7 +143,9 @@ if not h[3] or now - tonumber(h[3]) >= REFRESH then
   redis.call('ZREMRANGEBYSCORE', k_act, '-inf', sf('%d', now - active))
   redis.call('ZREMRANGEBYSCORE', base .. ':iw', '-inf', sf('%d', live))
   redis.call('ZREMRANGEBYSCORE', base .. ':bw', '-inf', sf('%d', live))
+  redis.call('ZREMRANGEBYSCORE', k_f, '-inf', sf('%d', now - MIN))
   redis.call('PEXPIRE', k_m, 120000)
+  redis.call('PEXPIRE', k_f, 120000)
   redis.call('PEXPIRE', k_act, 120000)
   local set = {'x', now_s}
   if not h[3] then
@@ -172,27 +179,35 @@ local app_pause = tonumber(h[5] or 0) - now
 if app_pause > 0 then wait, bucket = app_pause, 'paused' end
 if tonumber(h[6] or 0) - now > wait then wait, bucket = tonumber(h[6]) - now, 'paused' end
 
--- The app's sliding second: the grants in :m newer than now - 1 s. Phantoms count only in the
--- minute; while one may be that recent (hint 'r') the second's members are read and counted.
+-- The app's sliding second: the grants in :m newer than now - 1 s, and the grants still in flight
+-- (:f) older than that, which count as now. Phantoms count only in the minute; while one may be that
+-- recent (hint 'r') the second's members are read and counted.
 local sec_lo = '(' .. sf('%d', now - SEC)
 local recent = nil
 local c_s = 0
+local c_f = redis.call('ZCOUNT', k_f, '(' .. sf('%d', now - MIN), sf('%d', now - SEC))
 if (tonumber(h[9]) or now) <= now - SEC then
   c_s = redis.call('ZCOUNT', k_m, sec_lo, '+inf')
-  if c_s >= per_s then
-    local e = redis.call('ZRANGE', k_m, sec_lo, '+inf', 'BYSCORE', 'LIMIT', c_s - per_s, 1, 'WITHSCORES')
-    if e[2] + SEC - now > wait then wait, bucket = e[2] + SEC - now, 'app:second' end
-  end
 else
   recent = redis.call('ZRANGE', k_m, sec_lo, '+inf', 'BYSCORE', 'WITHSCORES')
-  local grants = {}
   for i = 1, #recent, 2 do
-    if string.sub(recent[i], 1, 2) ~= 'r|' then grants[#grants + 1] = tonumber(recent[i + 1]) end
+    if string.sub(recent[i], 1, 2) ~= 'r|' then c_s = c_s + 1 end
   end
-  c_s = #grants
-  if c_s >= per_s and grants[c_s - per_s + 1] + SEC - now > wait then
-    wait, bucket = grants[c_s - per_s + 1] + SEC - now, 'app:second'
+end
+if c_s + c_f >= per_s then
+  -- Full: the wait is until the (c - per_s + 1)-th oldest leaves, in time order with every grant
+  -- in flight at now (after all the settled ones); such a grant leaves 1 s after it settles.
+  recent = recent or redis.call('ZRANGE', k_m, sec_lo, '+inf', 'BYSCORE', 'WITHSCORES')
+  local flying = {}
+  for _, m in ipairs(redis.call('ZRANGE', k_f, sec_lo, '+inf', 'BYSCORE')) do flying[m] = true end
+  local k, e = c_s + c_f - per_s + 1, SEC + now
+  for i = 1, #recent, 2 do
+    if string.sub(recent[i], 1, 2) ~= 'r|' and not flying[recent[i]] then
+      k = k - 1
+      if k == 0 then e = tonumber(recent[i + 1]) + SEC; break end
+    end
   end
+  if e - now > wait then wait, bucket = e - now, 'app:second' end
 end
 
 -- Sliding minute: trim what has left it; when full, the wait until its oldest needed grant leaves.
@@ -336,7 +351,8 @@ end
 local count = sf('%d', used_app + 1)
 local member = day_s .. '.' .. count .. '|' .. lane .. '|' .. tenant
 redis.call('ZADD', k_m, now_s, member)
-if c_m == 0 then redis.call('PEXPIRE', k_m, 120000) end
+redis.call('ZADD', k_f, now_s, member)
+if c_m == 0 then redis.call('PEXPIRE', k_m, 120000); redis.call('PEXPIRE', k_f, 120000) end
 redis.call('ZADD', k_tm, now_s, member)
 if c_tm == 0 then redis.call('PEXPIRE', k_tm, 120000) end
 -- The tenant's upkeep, after its grant: trim the minute it did not read and renew its expiry.
@@ -404,9 +420,10 @@ local guard, tolerance = tonumber(ARGV[8]), tonumber(ARGV[9])
 local token = ARGV[10] or ''
 local k_d, k_m, k_tm = base .. ':d:' .. fmt(day), base .. ':m', base .. ':tm:' .. tenant
 -- Settle: the call granted as `token` has had its answer, so Keap admitted it at some time up to
--- now; its grant moves to now in both minute sets, and so in the app's second (if still within
--- the minute).
+-- now; it is no longer in flight, and its grant moves to now in both minute sets, and so in the
+-- app's second (if still within the minute).
 if token ~= '' then
+  redis.call('ZREM', base .. ':f', token)
   local score = redis.call('ZSCORE', k_m, token)
   if score and tonumber(score) > now - MIN then
     redis.call('ZADD', k_m, 'XX', now_s, token)
@@ -610,6 +627,16 @@ class RedisLimiter(Limiter):
         if head[0] == "!":
             return Decision(False, to_wait_seconds(int(head[1:])), rest)
         return Decision(True, 0.0, "", int(head) / 1e6, rest)
+
+    def in_flight(self, *, app: str) -> int:
+        try:
+            now = self._clock() if self._clock is not None else None
+            if now is None:
+                seconds, micros = self.client.time()
+                now = seconds * US + micros
+            return int(self.client.zcount(f"{self.base_key(app)}:f", f"({now - MINUTE_US}", "+inf"))
+        except redis.exceptions.RedisError as exc:
+            raise LimiterUnavailable(f"limiter: Redis failed: {exc}") from exc
 
     def _pause(self, *, app: str, tenant: str, pause_us: int) -> None:
         self._eval(self._pause_script, self.base_key(app), self._now_arg(), tenant, str(pause_us))

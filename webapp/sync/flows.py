@@ -244,6 +244,7 @@ class _Worker:
         # write stays here, so on SQLite the two never queue for its one write lock.
         executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
         ahead: Future[SentCall] | None = None
+        reserved: Reservation | None = None
         wal = _WalCheckpointer.start() if self.prefetch else None
         try:
             token = run.checkpoint.get("page_token", "")
@@ -252,8 +253,8 @@ class _Worker:
                 if page.next_page_token and executor is not None and ahead is None:
                     ahead = _send_ahead(executor, client, query, page.next_page_token)
                 # The grant for the page after the one on its way, taken before this page is
-                # stored, so that its request goes out the moment that page names it. (On the
-                # last page it goes unused: counted by the limiter, never sent.)
+                # stored, so that its request goes out the moment that page names it. (One that
+                # goes unused, as on the last page, is released: counted, never sent.)
                 reserved = _reserve(client) if ahead is not None else None
                 self._commit(page)
                 if wal is not None:
@@ -267,10 +268,13 @@ class _Worker:
                 if time.monotonic() > self.deadline:
                     _release(run, self.lease, due_in=0)
                     return Outcome.CONTINUE
+                handed, reserved = reserved, None
                 page, ahead = self._fetch(
-                    client, query, page.next_page_token, ahead, executor, reserved
+                    client, query, page.next_page_token, ahead, executor, handed
                 )
         finally:
+            if reserved is not None:  # taken for a page this run will not fetch
+                client.release(reserved)
             if executor is not None:
                 if ahead is not None:  # sent, never read: Keap counted it all the same
                     _discard(client, ahead)
@@ -323,26 +327,30 @@ class _Worker:
         request for the page after it (on the `reserved` grant), sent as soon as the answer names
         that page, before this one is settled: the fetching thread waits on nothing here."""
         attempts = max(1, int(setting("SYNC_PAGE_ATTEMPTS", 3)))
-        for attempt in range(1, attempts + 1):
-            following: Future[SentCall] | None = None
-            try:
-                sent = None
-                if ahead is not None:
-                    future, ahead = ahead, None
-                    sent = future.result()
-                    after = sent.next_page_token()
-                    if after and executor is not None:
-                        following = _send_ahead(executor, client, query, after, reserved)
-                        reserved = None
-                return _list(client, query, token, sent), following
-            except TRANSIENT as exc:
-                if following is not None:
-                    _discard(client, following)
-                self._record_error(exc)
-                if attempt == attempts:
-                    raise PageFailed(_describe(exc)) from exc
-                base = float(setting("SYNC_PAGE_BACKOFF_SECONDS", 1.0))
-                time.sleep(random.uniform(0, min(30.0, base * 2**attempt)))  # noqa: S311
+        try:
+            for attempt in range(1, attempts + 1):
+                following: Future[SentCall] | None = None
+                try:
+                    sent = None
+                    if ahead is not None:
+                        future, ahead = ahead, None
+                        sent = future.result()
+                        after = sent.next_page_token()
+                        if after and executor is not None:
+                            following = _send_ahead(executor, client, query, after, reserved)
+                            reserved = None
+                    return _list(client, query, token, sent), following
+                except TRANSIENT as exc:
+                    if following is not None:
+                        _discard(client, following)
+                    self._record_error(exc)
+                    if attempt == attempts:
+                        raise PageFailed(_describe(exc)) from exc
+                    base = float(setting("SYNC_PAGE_BACKOFF_SECONDS", 1.0))
+                    time.sleep(random.uniform(0, min(30.0, base * 2**attempt)))  # noqa: S311
+        finally:
+            if reserved is not None:  # no page after this one was sent ahead on it
+                client.release(reserved)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit(self, page: ContactPage) -> None:
@@ -542,6 +550,8 @@ def _send_ahead(
         sent = client.start_list_contacts_v2(**_page_params(query, token), reserved=reserved)
     except TRANSIENT as exc:
         log.info("Not fetching ahead: %s", _describe(exc))
+        if reserved is not None:
+            client.release(reserved)
         return None
     return executor.submit(sent.send)
 
