@@ -352,6 +352,9 @@ KEAP_SIGNIN_REDIRECT_URI = os.environ.get(
     "KEAP_SIGNIN_REDIRECT_URI", f"{SITE_URL}/accounts/keap/login/callback/"
 )
 KEAP_HTTP_TIMEOUT_SECONDS = float(os.environ.get("KEAP_HTTP_TIMEOUT_SECONDS", "20"))
+# A keep-alive connection to Keap idle for longer than this is not reused (webapp/keap/client.py):
+# below the idle timeout of the server (the sandbox's gunicorn: 2 s).
+KEAP_HTTP_IDLE_SECONDS = float(os.environ.get("KEAP_HTTP_IDLE_SECONDS", "1.5"))
 
 
 # Real Keap is HTTPS only. Plain HTTP is for the sandbox (on by default only with DEBUG on); oauthlib

@@ -139,11 +139,58 @@ class _NoRedirects(requests.Session):
         return None
 
 
+class _IdleLimit:
+    """A connection pool that will not reuse a keep-alive connection idle for longer than
+    KEAP_HTTP_IDLE_SECONDS: it is closed and a new one opened instead.
+
+    Why our own: urllib3 reuses a pooled connection however long it sat idle, checking only that
+    the server has not closed it yet, and neither it nor requests has an idle limit. A server
+    closes idle connections on a timer of its own (gunicorn after 2 s, load balancers later),
+    and when that happens while our request is on its way the request fails with no answer: a
+    goal (a POST) cannot then be sent again safely, and usage counts a call Keap never saw.
+    Closing our side first, well inside the server's timer, leaves no such race."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        idle_since = getattr(conn, "onramp_idle_since", None)
+        if (
+            idle_since is not None
+            and time.monotonic() - idle_since > settings.KEAP_HTTP_IDLE_SECONDS
+        ):
+            conn.close()  # reconnects on its next request, as urllib3 does for a dropped one
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            conn.onramp_idle_since = time.monotonic()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _IdleLimitHTTPPool(_IdleLimit, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _IdleLimitHTTPSPool(_IdleLimit, urllib3.HTTPSConnectionPool):
+    pass
+
+
+class _IdleLimitAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _IdleLimitHTTPPool,
+            "https": _IdleLimitHTTPSPool,
+        }
+
+
 def _http() -> requests.Session:
     # One pooled session per thread: keep-alive connections to Keap, no sharing across threads.
     session = getattr(_sessions, "session", None)
     if session is None:
         session = _sessions.session = _NoRedirects()
+        adapter = _IdleLimitAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     return session
 
 
