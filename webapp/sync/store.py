@@ -337,7 +337,9 @@ def _upsert_sql(vendor: str, rows: int = 1) -> str:
             f"SELECT {', '.join(values)}, %s::timestamptz FROM jsonb_array_elements(%s::jsonb) AS r "
             f"{conflict}"
         )
-    row = f"({', '.join(['%s'] * len(INSERT_COLUMNS))})"
+    # SQLite's own placeholders there: _execute hands it to sqlite3 directly (see there).
+    mark = "?" if vendor == "sqlite" else "%s"
+    row = f"({', '.join([mark] * len(INSERT_COLUMNS))})"
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)} {conflict}"  # noqa: S608
 
 
@@ -363,11 +365,15 @@ def _execute(rows: list[tuple], synced_at: Any) -> None:
             # recent SQLite): executemany steps SQLite once a row, each step giving up the GIL
             # and then waiting to win it back from the thread reading the next page, where one
             # long step runs beside that thread.
+            # The statement goes to sqlite3's own execute: Django's SQLite cursor rewrites each
+            # %s to ? with a regex on every call, about 4 ms for a page's 14,000 placeholders.
+            # Errors are still raised as Django's (DataError, IntegrityError: see _upsert).
             per_statement = max(1, _sqlite_max_parameters() // len(INSERT_COLUMNS))
             for start in range(0, len(rows), per_statement):
                 batch = rows[start : start + per_statement]
                 params = [value for row in batch for value in (*row, synced_at)]
-                cursor.execute(_upsert_sql("sqlite", len(batch)), params)
+                with connection.wrap_database_errors:
+                    sqlite3.Cursor.execute(cursor.cursor, _upsert_sql("sqlite", len(batch)), params)
         else:
             sql = _upsert_sql(connection.vendor)
             cursor.executemany(sql, [(*row, synced_at) for row in rows])
