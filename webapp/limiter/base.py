@@ -21,6 +21,10 @@ Exact semantics (the Keap sandbox enforces the same; the backends and the test m
   1 s, the soonest it could. A grant never settled (its worker was killed) is presumed abandoned
   once it leaves the minute: the client settles every call, answered or not, long before that
   (its HTTP timeout). The minute windows count grants at their grant (or settle) time as before.
+  Why this is enough: Keap counts each call at some time c with grant <= c <= settle. Were 26
+  calls counted within one second [a, a + 1), look at the last of them to be granted, at
+  g < a + 1: every other one was granted by then and was either in flight (counted as now) or
+  settled at s >= c >= a > g - 1 (still in the second), so the limiter saw 25 and refused it.
 - A day is the fixed UTC day (floor(t / 86 400 s)); its count resets at 00:00 UTC and a full day waits
   until then. The bulk lane may use the day only up to `bulk_day_cap` (the interactive reserve is kept
   back); the interactive lane may use all of it.
