@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.loopback import serving
 from webapp.keap import client as keap_client
 from webapp.keap.client import KeapClient, StaticToken
 from webapp.keap.errors import KeapError
@@ -125,13 +126,8 @@ class FuzzServer(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = FuzzServer()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(FuzzServer()) as httpd:
+        yield httpd
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ moment gets no answer. So the client drops a connection idle longer than KEAP_HT
 instead of betting on it. The server here tells us which connection each request came on.
 """
 
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.loopback import serving
 from webapp.keap.client import _http
 
 
@@ -39,13 +39,8 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def server():
-    httpd = _Server()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serving(_Server()) as httpd:
+        yield httpd
 
 
 def test_a_busy_connection_is_reused_and_an_idle_one_is_replaced(server, settings):
