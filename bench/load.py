@@ -79,7 +79,7 @@ def start_gunicorn(stack: Stack, workers: int) -> subprocess.Popen:
 def check_cookies_are_secure(stack: Stack) -> None:
     """The benchmark must measure the production cookie policy, not a loosened one."""
     response = requests.get(f"{stack.site_url}/accounts/login/", timeout=10)
-    cookies = [c for c in response.raw.headers.getlist("Set-Cookie")]
+    cookies = response.raw.headers.getlist("Set-Cookie")
     csrf = [c for c in cookies if c.startswith("csrftoken=")]
     if not csrf or "secure" not in csrf[0].lower():
         raise SystemExit(f"expected a Secure csrftoken cookie from the login page, got {cookies}")
@@ -136,7 +136,7 @@ def run_locust(
 
 
 def summarise(prefix: Path, *, users: int, seconds: int, workers: int) -> dict:
-    pages, total, elapsed = {}, 0, seconds
+    pages, total = {}, 0
     with open(f"{prefix}_stats.csv") as rows:
         for row in csv.DictReader(rows):
             count = int(row["Request Count"])
@@ -156,7 +156,7 @@ def summarise(prefix: Path, *, users: int, seconds: int, workers: int) -> dict:
             errors += int(row["Occurrences"])
             print(f"ERROR {row['Method']} {row['Name']} x{row['Occurrences']}: {row['Error']}")
     return {
-        "duration_s": elapsed,
+        "duration_s": seconds,
         "users": users,
         "gunicorn_workers": workers,
         "requests": total,

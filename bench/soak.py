@@ -21,10 +21,11 @@ samples.
 
 The last line printed is a JSON object: worker_rss_mb_start, worker_rss_mb_end, rss_growth_pct
 (target <= 10), worker_uss_mb_start/end, worker_pss_mb_start/end, queue_depth_start/end/max
-(messages waiting in both lanes, and per lane at the end), unacked_end/max (messages the worker
-holds), goals_completed, syncs_completed (both counted in the database: succeeded), errors (the
-driver's own failures, ERROR lines in the worker and beat logs, failed or uncertain goals, failed
-syncs).
+(messages waiting in both lanes, and per lane at the end; null where the broker could not be read,
+the max over the samples that could), queue_depth_unread_samples (samples whose depth could not be
+read), unacked_end/max (messages the worker holds), goals_completed, syncs_completed (both counted
+in the database: succeeded), errors (the driver's own failures, ERROR lines in the worker and beat
+logs, failed or uncertain goals, failed syncs).
 
     DATABASE_URL=postgres://postgres@127.0.0.1/onramp_bench REDIS_URL=redis://127.0.0.1:6379/15 \\
         .venv/bin/python bench/soak.py --minutes 30
@@ -48,8 +49,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import TENANTS, Stack  # noqa: E402
+from webapp.operations.queues import LANES  # noqa: E402
+from webapp.operations.queues import queue_depths as lane_depths  # noqa: E402
 
-LANES = ("interactive", "bulk")
 GOAL_CALL_NAMES = ("purchased", "trialstarted", "cancelled")
 
 
@@ -99,19 +101,19 @@ def worker_memory(pid: int) -> tuple[float, float, float]:
     return rss / 2**20, uss / 2**20, pss / 2**20
 
 
-def queue_depths(stack: Stack) -> dict[str, int]:
-    """Messages waiting per lane, as the operations page and metrics count them (the app's own
-    webapp.operations.queues where it exists, else LLEN of each lane's list), and `unacked`:
-    messages workers hold (reserved, running, or waiting for a retry's countdown)."""
-    client = stack.redis()
-    try:
-        from webapp.operations.queues import queue_depths as app_depths
-
-        depths = {lane: int(n or 0) for lane, n in app_depths(LANES).items()}
-    except ImportError:
-        depths = {lane: int(client.llen(lane)) for lane in LANES}
-    depths["unacked"] = int(client.hlen("unacked"))  # kombu's Redis transport's unacked hash
+def queue_depths(stack: Stack) -> dict[str, int | None]:
+    """Messages waiting per lane, as the operations page and metrics count them
+    (webapp.operations.queues: None for a lane whose broker could not be read, never a made-up 0),
+    and `unacked`: messages workers hold (reserved, running, or waiting for a retry's countdown)."""
+    depths: dict[str, int | None] = dict(lane_depths(LANES))
+    depths["unacked"] = int(stack.redis().hlen("unacked"))  # kombu's Redis transport's unacked hash
     return depths
+
+
+def waiting(depths: dict[str, int | None]) -> int | None:
+    """Messages waiting in both lanes; None when a lane's depth could not be read."""
+    counts = [depths[lane] for lane in LANES]
+    return None if None in counts else sum(c for c in counts if c is not None)
 
 
 class Driver:
@@ -284,7 +286,8 @@ def main() -> None:
         head, tail = measured[:3], measured[-3:]
         rss_start = statistics.mean(s["rss"] for s in head)
         rss_end = statistics.mean(s["rss"] for s in tail)
-        depth = [s["interactive"] + s["bulk"] for s in measured]
+        depth = [waiting(s) for s in measured]
+        read = [d for d in depth if d is not None]
         worker_errors = error_lines(stack.workdir / "worker.log") + error_lines(
             stack.workdir / "beat.log"
         )
@@ -304,9 +307,10 @@ def main() -> None:
             "worker_pss_mb_start": round(statistics.mean(s["pss"] for s in head), 1),
             "worker_pss_mb_end": round(statistics.mean(s["pss"] for s in tail), 1),
             "queue_depth_start": depth[0],
-            "queue_depth_end": final_depths["interactive"] + final_depths["bulk"],
+            "queue_depth_end": waiting(final_depths),
             "queue_depth_end_by_lane": {lane: final_depths[lane] for lane in LANES},
-            "queue_depth_max": max(depth),
+            "queue_depth_max": max(read, default=None),
+            "queue_depth_unread_samples": len(depth) - len(read),
             "unacked_end": final_depths["unacked"],
             "unacked_max": max(s["unacked"] for s in measured),
             "goals_requested": driver.goals_requested,

@@ -229,6 +229,26 @@ def eager_celery():
 
 
 @pytest.fixture
+def empty_lanes():
+    """Start and end with the lanes empty (this session's own broker: test folder or Redis db)."""
+    import contextlib
+
+    from webapp.celery import app
+    from webapp.operations.queues import LANES
+
+    def purge() -> None:
+        with app.connection_for_write() as conn:
+            channel = conn.default_channel
+            for lane in LANES:
+                with contextlib.suppress(Exception):
+                    channel.queue_purge(lane)
+
+    purge()
+    yield
+    purge()
+
+
+@pytest.fixture
 def celery_worker(settings, transactional_db, tmp_path):
     """A real Celery worker process on this test's database and broker; stopped afterwards."""
     from tests.workers.celery_worker import CeleryWorker

@@ -208,8 +208,8 @@ def _pending_states(browser: Client) -> set[str]:
     return set(browser.session.get("keap_oauth_pending", {}))
 
 
-def _run(count: int, check, seed: int, every_100=None) -> int:  # type: ignore[no-untyped-def]
-    """Run `check` on `count` generated cases, then on every huge case; return how many ran.
+def _run(count: int, check, seed: int, every_100=None) -> None:  # type: ignore[no-untyped-def]
+    """Run `check` on `count` generated cases, then on every huge case.
     `every_100()` runs after each hundred cases (a slower check, to narrow a failure down)."""
     rng = random.Random(seed)  # a fixed seed: CI sees the same cases on every run
     cases = [generate(rng) for _ in range(count)] + HUGE_CASES
@@ -217,7 +217,6 @@ def _run(count: int, check, seed: int, every_100=None) -> int:  # type: ignore[n
         check(case)
         if every_100 and n % 100 == 0:
             every_100(n)
-    return len(cases)
 
 
 def test_connect_callback_refuses_every_hostile_query_without_exchanging(owner, keap):
@@ -242,7 +241,7 @@ def test_connect_callback_refuses_every_hostile_query_without_exchanging(owner, 
     def state_still_pending(n: int) -> None:
         assert real in _pending_states(browser), f"a case up to #{n} used the state up"
 
-    assert _run(CONNECT_CASES, check, seed=8, every_100=state_still_pending) >= 10_000
+    _run(CONNECT_CASES, check, seed=8, every_100=state_still_pending)
     assert _token_requests(keap) == 0
     assert not KeapConnection.objects.exists()
     # The control: the session's own state with Keap's code connects, through one token request.
@@ -303,7 +302,7 @@ def test_signin_callback_refuses_every_hostile_query_without_exchanging(keap):
         assert response.status_code == 401, query[:300]
         assert SIGNIN_ERROR_PAGE in response.content.decode(), query[:300]
 
-    assert _run(SIGNIN_CASES, check, seed=88) >= SIGNIN_CASES
+    _run(SIGNIN_CASES, check, seed=88)
     assert _token_requests(keap) == 0
     # The control: the real state and code sign the Keap user in, through one token request.
     response = browser.get(SIGNIN_CALLBACK, granted)

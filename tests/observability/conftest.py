@@ -1,11 +1,9 @@
-import socket
-
 import pytest
+
+from tests.sandbox.server import free_port
 
 
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()

@@ -10,7 +10,6 @@ from tests.factories import ConnectionFactory
 from webapp.celery import app as celery_app
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap.models import DeveloperApp
-from webapp.operations.queues import LANES
 from webapp.sync.models import SyncRun
 from webapp.usage.models import UsageDay
 
@@ -189,18 +188,6 @@ def _run(connection, status, *, finished):
     return SyncRun.objects.create(
         connection=connection, kind=SyncRun.Kind.INCREMENTAL, status=status, finished_at=finished
     )
-
-
-@pytest.fixture
-def empty_lanes():
-    def purge():
-        with celery_app.connection_for_write() as conn:
-            for lane in LANES:
-                conn.default_channel.queue_purge(lane)
-
-    purge()
-    yield
-    purge()
 
 
 def test_queue_depth_counts_the_messages_waiting_in_each_lane(

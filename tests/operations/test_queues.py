@@ -1,30 +1,12 @@
 """Queue depth per lane counts the task messages really waiting on the broker."""
 
-import contextlib
-
 import pytest
 from django.urls import reverse
 
 from webapp.celery import app as celery_app
-from webapp.operations.queues import LANES, queue_depths
+from webapp.operations.queues import queue_depths
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def empty_lanes():
-    """Start and end with the lanes empty (this session's own broker: test folder or Redis db)."""
-
-    def purge() -> None:
-        with celery_app.connection_for_write() as conn:
-            channel = conn.default_channel
-            for lane in LANES:
-                with contextlib.suppress(Exception):
-                    channel.queue_purge(lane)
-
-    purge()
-    yield
-    purge()
 
 
 def test_queue_depth_counts_enqueued_messages_per_lane(staff_client, empty_lanes):

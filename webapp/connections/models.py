@@ -85,10 +85,6 @@ class KeapConnection(models.Model):
     def needs_reconnect(self) -> bool:
         return self.status == self.Status.NEEDS_RECONNECT
 
-    @property
-    def is_paused(self) -> bool:
-        return self.status == self.Status.PAUSED
-
     @sensitive_variables()
     def access_token(self) -> str:
         """Open the access token, to call Keap with. Raises DecryptionError if no key opens it."""

@@ -20,7 +20,7 @@ Outcomes, as DESIGN.md ("Tokens") sets them:
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -89,34 +89,37 @@ def fresh_access_token(connection_id: int, *, rejected: str | None = None) -> st
     return outcome
 
 
-@sensitive_variables()
 def refresh_if_idle(connection_id: int) -> bool:
     """Keep-alive: refresh if the refresh token is older than KEEPALIVE_AGE. True if it refreshed."""
-    cutoff = timezone.now() - KEEPALIVE_AGE
-    with transaction.atomic():
-        locked = KeapConnection.objects.select_for_update().get(pk=connection_id)
-        if locked.status != KeapConnection.Status.ACTIVE or not locked.has_tokens:
-            return False
-        if locked.refresh_token_issued_at and locked.refresh_token_issued_at >= cutoff:
-            return False  # refreshed since the job was queued
-        outcome = _refresh_locked(locked, reason="keep-alive")
-    if isinstance(outcome, Exception):
-        raise outcome
-    return True
+    return _refresh_active(
+        connection_id, reason="keep-alive", issued_before=timezone.now() - KEEPALIVE_AGE
+    )
 
 
-@sensitive_variables()
 def force_refresh(connection_id: int, *, reason: str) -> bool:
     """Refresh now, whatever the token's age (an operator's action). False if not active.
 
     Single-flight like every refresh: it waits for the row lock, so it never races another refresh.
     Raises what the refresh raised (NeedsReconnect, KeapUnavailable, KeapTokenError) after the commit.
     """
+    return _refresh_active(connection_id, reason=reason)
+
+
+@sensitive_variables()
+def _refresh_active(
+    connection_id: int, *, reason: str, issued_before: datetime | None = None
+) -> bool:
+    """Refresh an active connection under its row lock, unless its refresh token was issued at or
+    after `issued_before` (refreshed since the job was queued). True if it refreshed."""
     with transaction.atomic():
         locked = KeapConnection.objects.select_for_update().get(pk=connection_id)
         if locked.status != KeapConnection.Status.ACTIVE or not locked.has_tokens:
             return False
+        issued = locked.refresh_token_issued_at
+        if issued_before is not None and issued and issued >= issued_before:
+            return False
         outcome = _refresh_locked(locked, reason=reason)
+    # Raised only now, after the commit: what the failure recorded must not be rolled back.
     if isinstance(outcome, Exception):
         raise outcome
     return True

@@ -364,7 +364,7 @@ class KeapClient:
     def release(self, reserved: Reservation) -> None:
         """A reservation that will not be used: its grant is settled now. It stays counted (the
         safe side), but no longer holds a slot of the limiter's second as a call in flight does."""
-        self._settle_unanswered(reserved.grant)
+        self._settle(reserved.grant)
 
     def start_list_contacts_v2(
         self,
@@ -398,7 +398,7 @@ class KeapClient:
                 sent.operation, sent.outcome, waited=sent.waited, retries=0, grant=sent.grant
             )
         else:
-            self._settle_unanswered(sent.grant)
+            self._settle(sent.grant)
 
     def get_contact(self, contact_id: int, *, version: int = 1) -> Contact:
         """GET one contact by id."""
@@ -538,7 +538,7 @@ class KeapClient:
                 try:
                     outcome = self._send(method, path, token, request)
                 except BaseException:  # a Celery time limit, say: the call is abandoned
-                    self._settle_unanswered(grant)
+                    self._settle(grant)
                     raise
             self._after(operation, outcome, waited=waited, retries=attempt - 1, grant=grant)
             status = outcome.status
@@ -679,16 +679,7 @@ class KeapClient:
         )
         # One round trip: the grant moves to now (Keap counted the call when it arrived, at the
         # latest now), and our counts rise to Keap's headers. Also for a call with no answer.
-        try:
-            limiter.settle(
-                app=self.app.client_id,
-                tenant=self.tenant,
-                decision=grant,
-                snapshot=snapshot,
-                limits=self.limits,
-            )
-        except limiter.LimiterError as exc:
-            log.warning("Could not settle the limiter with Keap's answer: %s", exc)
+        self._settle(grant, snapshot)
         _record_usage(
             app=self.app.client_id,
             connection_id=self.connection_id,
@@ -702,13 +693,22 @@ class KeapClient:
             snapshot=snapshot,
         )
 
-    def _settle_unanswered(self, grant: limiter.Decision) -> None:
-        """Settle a grant whose call will never have an answer read, so that it stops counting
-        as a call in flight (it stays counted)."""
+    def _settle(
+        self, grant: limiter.Decision | None, snapshot: QuotaSnapshot | None = None
+    ) -> None:
+        """Settle a grant (it stops counting as a call in flight, and stays counted), rising to
+        Keap's headers when there are any. A limiter out of reach is only logged: the call has
+        been made, or abandoned, either way."""
         try:
-            limiter.settle(app=self.app.client_id, tenant=self.tenant, decision=grant)
+            limiter.settle(
+                app=self.app.client_id,
+                tenant=self.tenant,
+                decision=grant,
+                snapshot=snapshot,
+                limits=self.limits,
+            )
         except limiter.LimiterError as exc:
-            log.warning("Could not settle an unanswered grant with the limiter: %s", exc)
+            log.warning("Could not settle a grant with the limiter: %s", exc)
 
     def _pause(self, response: requests.Response | None) -> None:
         """A 429 pauses the whole bucket Keap named, not just this request."""

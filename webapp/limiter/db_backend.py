@@ -126,6 +126,19 @@ class DatabaseLimiter(Limiter):
                 oldest = live.order_by("at_us").values_list("at_us", flat=True)[count - limit]
                 return oldest + width - now
 
+            # The app's second: settled grants at their time, and every grant still in flight
+            # (all within the minute, trimmed above) as if granted now, so after the settled ones.
+            in_flight = grants.filter(scope=G, in_flight=True).count()
+            second_wait = (
+                SECOND_US
+                if in_flight >= limits.app_per_second
+                else window(
+                    grants.filter(scope=G, in_flight=False),
+                    SECOND_US,
+                    limits.app_per_second - in_flight,
+                )
+            )
+
             pauses = Pause.objects.using(self.using).filter(
                 app=app, tenant__in=["", tenant], until_us__gt=now
             )
@@ -134,7 +147,7 @@ class DatabaseLimiter(Limiter):
             pause_end = max(pause_ends.values(), default=now)
             waits = [
                 ("paused", pause_end - now),
-                ("app:second", self._second_wait(grants, now, limits.app_per_second)),
+                ("app:second", second_wait),
                 (
                     "app:minute",
                     window(
@@ -219,21 +232,6 @@ class DatabaseLimiter(Limiter):
             )
 
         return self._atomic(app, body)
-
-    @staticmethod
-    def _second_wait(grants: QuerySet[Grant], now: int, limit: int) -> int:
-        """The app's second: settled grants at their time, and every grant still in flight (all of
-        them within the minute, which was just trimmed) as if granted now."""
-        settled = grants.filter(scope=G, in_flight=False, at_us__gt=now - SECOND_US)
-        in_flight = grants.filter(scope=G, in_flight=True).count()
-        count = settled.count() + in_flight
-        if count < limit:
-            return 0
-        needed = count - limit  # 0-based: the one that must leave for a slot to open
-        if needed >= count - in_flight:
-            return SECOND_US
-        oldest = settled.order_by("at_us").values_list("at_us", flat=True)[needed]
-        return oldest + SECOND_US - now
 
     def _register(
         self,

@@ -79,9 +79,8 @@ from webapp.limiter.base import (
     zero_limit_bucket,
 )
 
-# The pause and settle scripts' start: `now` from the argument (tests) or Redis's clock, and the day
-# it falls in. (The decision's script has its own, written for speed.)
-_CLOCK = """
+# Every script's `now`: from the argument `now_arg` (tests) or Redis's clock, in microseconds.
+_NOW = """
 local now
 if now_arg ~= '' then
   now = tonumber(now_arg)
@@ -90,6 +89,13 @@ else
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local SEC, MIN, DAY = 1000000, 60000000, 86400000000
+"""
+
+# The pause and settle scripts' start: `now`, and the day it falls in. (The decision's script has
+# its own, written for speed: no closures.)
+_CLOCK = (
+    _NOW
+    + """
 -- Lua 5.1 prints big numbers as 1.7e+15; every number sent to Redis goes through fmt.
 local function fmt(x) return string.format('%d', x) end
 local day = math.floor(now / DAY)
@@ -97,30 +103,26 @@ local now_s = fmt(now)
 -- A day hash lives until an hour after its day ends.
 local function expire_day(key, d) redis.call('PEXPIRE', key, fmt(math.floor(((d + 1) * DAY - now) / 1000) + 3600000)) end
 """
+)
 
 # KEYS[1] base; ARGV[1] lane, per_s, per_m, app_day, tenant_per_m, tenant_day, grace, poll, active
 # packed as one char and big-endian doubles (fixed per limits and lane: built once, and read without
 # making strings); ARGV[2] tenant; ARGV[3] 'now max_wait waiter' (now and waiter may be empty).
 # Returns 'now member' when granted, '!wait bucket' when refused.
 #
-# Written for the common case, a grant with nobody waiting: one HMGET, three commands on :m, two
-# writes and the HSET of the counts. Everything else sits in branches that case does not enter, and
-# it makes no closures or tables (each is garbage Redis's Lua has to collect).
-ACQUIRE_LUA = """
+# Written for the common case, a grant with nobody waiting: one HMGET, three commands on :m, a count
+# of :f, three writes (:m, :tm, :f) and the HSET of the counts. Everything else sits in branches that
+# case does not enter, and it makes no closures or tables (each is garbage Redis's Lua has to collect).
+ACQUIRE_LUA = (
+    """
 local base, tenant, sf = KEYS[1], ARGV[2], string.format
 local lane, per_s, per_m, app_day_cap, t_per_m, t_day_cap, grace, poll, active = struct.unpack(
   '>c1dddddddd', ARGV[1])
 local now_arg, max_wait, waiter = string.match(ARGV[3], '^(%d*) (%d+) (.*)$')
 max_wait = tonumber(max_wait)
-local now
-if now_arg ~= '' then
-  now = tonumber(now_arg)
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local SEC, MIN, DAY = 1000000, 60000000, 86400000000
-local day = math.floor(now / DAY)
+"""
+    + _NOW
+    + """local day = math.floor(now / DAY)
 -- Lua 5.1 prints big numbers as 1.7e+15; every number sent to Redis goes through sf('%d').
 local now_s, day_s = sf('%d', now), sf('%d', day)
 local k_m, k_tm, k_d = base .. ':m', base .. ':tm:' .. tenant, base .. ':d:' .. day_s
@@ -185,7 +187,8 @@ if tonumber(h[6] or 0) - now > wait then wait, bucket = tonumber(h[6]) - now, 'p
 local sec_lo = '(' .. sf('%d', now - SEC)
 local recent = nil
 local c_s = 0
-local c_f = redis.call('ZCOUNT', k_f, '(' .. sf('%d', now - MIN), sf('%d', now - SEC))
+local min_lo = sf('%d', now - MIN)
+local c_f = redis.call('ZCOUNT', k_f, '(' .. min_lo, sf('%d', now - SEC))
 if (tonumber(h[9]) or now) <= now - SEC then
   c_s = redis.call('ZCOUNT', k_m, sec_lo, '+inf')
 else
@@ -211,7 +214,6 @@ if c_s + c_f >= per_s then
 end
 
 -- Sliding minute: trim what has left it; when full, the wait until its oldest needed grant leaves.
-local min_lo = sf('%d', now - MIN)
 redis.call('ZREMRANGEBYSCORE', k_m, '-inf', min_lo)
 local c_m = redis.call('ZCARD', k_m)
 if c_m >= per_m then
@@ -384,6 +386,7 @@ else
 end
 return now_s .. ' ' .. member
 """
+)
 
 # KEYS[1] base; ARGV: now, tenant ('' for the whole app), pause in microseconds.
 PAUSE_LUA = (

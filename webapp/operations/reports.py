@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
-from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
 from webapp.goals.models import GoalCompletion
@@ -28,6 +27,7 @@ from webapp.usage.models import (
     UsageMinute,
     UsageTotals,
 )
+from webapp.usage.reports import share, utc_now
 
 Status = KeapConnection.Status
 DAY_SECONDS = 86_400
@@ -50,7 +50,7 @@ class LimitUse:
 
     @property
     def percent(self) -> float | None:
-        return round(100 * self.calls / self.limit, 1) if self.limit else None
+        return share(self.calls, self.limit)
 
     @property
     def over(self) -> bool:
@@ -71,7 +71,7 @@ class Projection:
 
     @property
     def percent(self) -> float | None:
-        return round(100 * self.chosen / self.limit, 1) if self.limit else None
+        return share(self.chosen, self.limit)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class TenantRow:
 
     @property
     def percent(self) -> float | None:
-        return round(100 * self.calls / self.limit, 1) if self.limit else None
+        return share(self.calls, self.limit)
 
 
 @dataclass
@@ -107,10 +107,6 @@ class AppOverview:
     needs_reconnect: list[KeapConnection]
     paused: list[KeapConnection]
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _utc_now(now: datetime | None) -> datetime:
-    return (now or timezone.now()).astimezone(UTC)
 
 
 def _busiest_second(app: str, now: datetime) -> tuple[int, int]:
@@ -227,7 +223,7 @@ def _event_bucket(label: str, row: dict) -> EventBucket:
 
 def app_overview(app: DeveloperApp, *, now: datetime | None = None) -> AppOverview:
     """Everything the operations page shows for one developer app."""
-    now = _utc_now(now)
+    now = utc_now(now)
     key = app.client_id
     # Today by tenant, most calls first; the app's totals are their sum (one read for both).
     by_tenant = [

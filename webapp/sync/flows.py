@@ -268,9 +268,11 @@ class _Worker:
                 if time.monotonic() > self.deadline:
                     _release(run, self.lease, due_in=0)
                     return Outcome.CONTINUE
-                handed, reserved = reserved, None
+                # _fetch owns both from here: it reads (or discards) the page sent ahead and
+                # sends the next on the reserved grant, or releases it.
+                sending, ahead, handed, reserved = ahead, None, reserved, None
                 page, ahead = self._fetch(
-                    client, query, page.next_page_token, ahead, executor, handed
+                    client, query, page.next_page_token, sending, executor, handed
                 )
         finally:
             if reserved is not None:  # taken for a page this run will not fetch
@@ -340,9 +342,11 @@ class _Worker:
                             following = _send_ahead(executor, client, query, after, reserved)
                             reserved = None
                     return _list(client, query, token, sent), following
-                except TRANSIENT as exc:
-                    if following is not None:
+                except BaseException as exc:
+                    if following is not None:  # sent ahead for a page this call will not read
                         _discard(client, following)
+                    if not isinstance(exc, TRANSIENT):
+                        raise
                     self._record_error(exc)
                     if attempt == attempts:
                         raise PageFailed(_describe(exc)) from exc

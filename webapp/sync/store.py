@@ -61,19 +61,8 @@ _RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(","
 _LIST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _compact_json_encoder() -> Any:
-    """JSON text of a value, as _LIST_JSON.encode writes it, minus that method's set-up per call
-    (it builds a new C encoder every time, which cost more than encoding a contact's short
-    lists). Built once from the json module's own C encoder, where this Python has it."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _LIST_JSON.encode
-    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan.
-    encoder = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encoder(value, 0))
-
-
-_encode_json = _compact_json_encoder()
+# Only for what orjson cannot write (scrubbed lists, tag ids past 64 bits): rare, so plain json.
+_encode_json = _LIST_JSON.encode
 _PERSON = f"onramp-contact{NORMALISATION_VERSION}".encode()[:16]
 _MAX_LENGTH = {
     name: Contact._meta.get_field(name).max_length

@@ -27,8 +27,14 @@ def _scoped(
     return qs
 
 
-def _utc_now(now: datetime | None) -> datetime:
+def utc_now(now: datetime | None = None) -> datetime:
+    """`now` (tests pass one) or the current time, in UTC."""
     return (now or timezone.now()).astimezone(UTC)
+
+
+def share(part: int, whole: int | None) -> float | None:
+    """`part` as a percentage of a limit, to one decimal; None when there is no limit."""
+    return round(100 * part / whole, 1) if whole else None
 
 
 def today(
@@ -39,7 +45,7 @@ def today(
     now: datetime | None = None,
 ) -> RollupQuerySet:
     """Today's day rollups (UTC day: when Keap's daily quota resets), narrowed to the scope."""
-    qs = UsageDay.objects.filter(day=_utc_now(now).date())
+    qs = UsageDay.objects.filter(day=utc_now(now).date())
     return _scoped(qs, app=app, tenant=tenant, connection_id=connection_id)
 
 
@@ -63,7 +69,7 @@ def minute_series(
     now: datetime | None = None,
 ) -> list[tuple[datetime, UsageTotals]]:
     """One entry per minute for the last `minutes` minutes (the current one last)."""
-    end = _utc_now(now).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    end = utc_now(now).replace(second=0, microsecond=0) + timedelta(minutes=1)
     start = end - timedelta(minutes=minutes)
     qs = _scoped(
         UsageMinute.objects.between(start, end),
@@ -87,7 +93,7 @@ def day_series(
     now: datetime | None = None,
 ) -> list[tuple[date, UsageTotals]]:
     """One entry per UTC day for the last `days` days (today last)."""
-    last = _utc_now(now).date()
+    last = utc_now(now).date()
     first = last - timedelta(days=days - 1)
     qs = _scoped(
         UsageDay.objects.between(first, last + timedelta(days=1)),

@@ -58,10 +58,6 @@ def _bars(points: list[tuple[str, int, int]]) -> list[Bar]:
     ]
 
 
-def _share(part: int, whole: int | None) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
-
-
 def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str, Any]:
     """Everything the usage panel shows, read from rollups only (fast with years of history)."""
     app = connection.developer_app
@@ -86,9 +82,9 @@ def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str,
             "today": mine,
             "tenant_today": tenant,
             "tenant_limit": app.tenant_limit_per_day,
-            "tenant_share": _share(tenant.calls, app.tenant_limit_per_day),
+            "tenant_share": reports.share(tenant.calls, app.tenant_limit_per_day),
             "app_limit": app.limit_per_day,
-            "app_share": _share(mine.calls, app.limit_per_day),
+            "app_share": reports.share(mine.calls, app.limit_per_day),
             "rate_per_minute": round(recent / RATE_MINUTES, 1),
             "operations": operations,
             "hours_chart": _bars(quarters),
