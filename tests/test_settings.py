@@ -24,6 +24,15 @@ PRODUCTION_ENV = {
 }
 
 
+def production_env(var: Path) -> dict[str, str]:
+    """This process's environment as a production process would see it: PRODUCTION_ENV, and none
+    of the test session's own stores or settings (its files go under `var`, a SQLite database)."""
+    inherited = ("KEAP_", "DEBUG", "SECRET", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+    env.update(PRODUCTION_ENV, ONRAMP_VAR_DIR=str(var), DATABASE_URL=f"sqlite:///{var}/probe.db")
+    return env
+
+
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     inherited = ("KEAP_", "DEBUG", "SECRET", "DJANGO_ALLOW_ASYNC_UNSAFE")
     base = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}

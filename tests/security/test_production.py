@@ -1,22 +1,18 @@
 """With DEBUG off, what a browser is told: HSTS, HTTPS only, and Secure, HttpOnly, SameSite cookies."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.test_settings import PRODUCTION_ENV, ROOT
+from tests.test_settings import ROOT, production_env
 
 
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory) -> dict:
     """Run tests/security/production_probe.py under production settings and read its report."""
-    var = tmp_path_factory.mktemp("production-probe")
-    inherited = ("KEAP_", "DEBUG", "SECRET", "DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
-    env.update(PRODUCTION_ENV, ONRAMP_VAR_DIR=str(var), DATABASE_URL=f"sqlite:///{var}/probe.db")
+    env = production_env(tmp_path_factory.mktemp("production-probe"))
     result = subprocess.run(
         [sys.executable, "-m", "tests.security.production_probe"],
         cwd=ROOT,
