@@ -22,8 +22,10 @@ class ContactQuerySet(models.QuerySet["Contact"]):
 class Contact(models.Model):
     """One Keap contact as last synced, unique per connection and Keap id."""
 
+    # No index of its own: the unique (connection, keap_id) constraint's index serves every
+    # lookup by connection, and each index a sync must keep costs it on every page.
     connection = models.ForeignKey(
-        KeapConnection, on_delete=models.CASCADE, related_name="contacts"
+        KeapConnection, on_delete=models.CASCADE, related_name="contacts", db_index=False
     )
     keap_id = models.BigIntegerField()
     given_name = models.CharField(max_length=255, blank=True)
@@ -52,8 +54,9 @@ class Contact(models.Model):
                 fields=("connection", "keap_id"), name="one_copy_per_keap_contact"
             )
         ]
+        # The contacts table lists a connection's contacts by name; search matches words
+        # anywhere (search_text), which no index serves.
         indexes = [
-            models.Index(fields=("connection", "email"), name="contact_email"),
             models.Index(
                 fields=("connection", "family_name", "given_name", "keap_id"),
                 name="contact_by_name",
