@@ -153,6 +153,9 @@ def configure(workdir: Path, server: SandboxServer, postgres: str) -> str:
 
     settings.LIMITER_KEY_PREFIX = f"{PREFIX}:limiter"
     settings.USAGE_REDIS_PREFIX = f"{PREFIX}:usage"
+    from webapp.celery import freeze_startup_objects
+
+    freeze_startup_objects()  # what each worker process does once started
     return "redis" if os.environ.get("REDIS_URL") else "database"
 
 
@@ -216,14 +219,14 @@ def sync(connection, kind: str, local_spans: list[tuple[float, float]]):
     """Work one run to the end in this process, as the Celery task would; return it.
 
     `local_spans` collects when local processing ran: reading each page's JSON into typed
-    contacts (the client's _read_contacts), making the rows (prepare_page) and storing them
+    contacts (the client's _read_contacts_v2), making the rows (prepare_page) and storing them
     with the checkpoint's select and upsert (store_page)."""
     from webapp.keap import client
     from webapp.sync import flows, store
     from webapp.sync.models import SyncRun
 
     undo = [
-        _timed(client, "_read_contacts", local_spans),
+        _timed(client, "_read_contacts_v2", local_spans),
         _timed(store, "prepare_page", local_spans),
         _timed(store, "store_page", local_spans),
     ]

@@ -1,5 +1,6 @@
 """Odd, over-long, unicode and duplicate records are stored or skipped with a reason."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +18,7 @@ def _record(keap_id, **fields):
     body = {"id": str(keap_id), **fields}
     return contact_from_v2(body) if isinstance(keap_id, int) and keap_id > 0 else KeapContact(
         id=keap_id, given_name="", family_name="", email_addresses=[], phone_numbers=[],
-        company="", tag_ids=[], updated_at=None, raw=body,
+        company="", tag_ids=[], updated_at=None, raw_json=json.dumps(body).encode(),
     )  # fmt: skip
 
 

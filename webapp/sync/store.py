@@ -3,7 +3,7 @@
 Per page, in two steps:
 1. prepare_page(), outside any transaction (on SQLite it would hold the one write lock): each record
    becomes the upsert's row in one tight loop: texts truncated to the column sizes and made
-   storable, the raw record as compact JSON text (orjson), and a fingerprint of that text
+   storable, the raw record as Keap's own JSON text for it, and a fingerprint of that text
    (blake2b), the row's `content_hash`.
 2. store_page(), inside the caller's transaction (the page and its checkpoint commit together):
    ONE select reads the fingerprints already stored, and only new and changed rows are upserted
@@ -17,7 +17,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from webapp.keap.results import Contact as KeapContact
+from webapp.keap.results import loads
 from webapp.sync.models import Contact
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 # Bump when the mapping from a Keap record to the columns changes: every row is rewritten once.
 # 2: the fingerprint is of Keap's own JSON text for the record, no longer of a re-encoding.
 # 3: the raw record (and its fingerprint) as orjson writes it: compact, in Keap's key order.
-NORMALISATION_VERSION = "3"
+# 4: the raw record as Keap's own text for it again, now read without a re-encoding (msgspec).
+NORMALISATION_VERSION = "4"
 MAX_KEAP_ID = 2**63 - 1
 # Keap sends at most 3 emails and 5 phones; anything beyond this is not worth keeping.
 MAX_LIST_ITEMS = 20
@@ -113,31 +115,35 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _raw_json(record: KeapContact) -> tuple[bytes, bool]:
-    """The record as storable JSON (UTF-8), and whether it was storable as Keap sent it (if
-    not, the lists taken from it need scrubbing too).
+def _raw_json(record: KeapContact) -> tuple[bytes, str, bool]:
+    """The record's JSON text as it will be stored (UTF-8, and as text), and whether it is
+    Keap's text as it came (if not, the lists taken from it need scrubbing too).
 
-    orjson writes the record as the client decoded it (Keap's keys in Keap's order, compact),
-    in about a microsecond. It refuses what it cannot write faithfully (a lone surrogate, an
-    integer past 64 bits, nesting past 254); those records, and any holding a NUL that
-    PostgreSQL's jsonb would refuse, go through the json module and are scrubbed."""
-    raw = record.raw if isinstance(record.raw, dict) else {}
-    try:
-        dumped = orjson.dumps(raw)
-    except orjson.JSONEncodeError:
-        dumped = b""
-    if dumped and b"\\u0000" not in dumped:
-        return dumped, True
-    dumped = _RAW_JSON.encode(_scrub(raw)).encode()
-    return dumped, False
+    Keap's own text for the record is stored as it came, unless it holds what a database
+    refuses: PostgreSQL's jsonb takes neither \\u0000 nor a lone surrogate escape (a pair, rare,
+    takes this path too), and text must be UTF-8. Those records are decoded, scrubbed and
+    written again by the json module."""
+    raw = record.raw_json
+    # One scan for the usual record, with no \\u escape at all; three for the rest.
+    if b"\\u" not in raw or (b"\\u0000" not in raw and b"\\ud" not in raw and b"\\uD" not in raw):
+        try:
+            return raw, raw.decode(), True
+        except UnicodeDecodeError:
+            pass
+    text = _RAW_JSON.encode(_scrub(loads(raw)))
+    return text.encode(), text, False
 
 
 def _list_json(items: list, clean: bool) -> str:
     if not items:
         return "[]"
-    if clean:  # orjson wrote the whole record, so it writes this part of it too
-        return orjson.dumps(items[:MAX_LIST_ITEMS]).decode()
-    return _encode_json(_scrub(items[:MAX_LIST_ITEMS]))
+    items = items[:MAX_LIST_ITEMS]
+    if clean:  # the record's text holds no NUL and no lone surrogate, so this part neither
+        try:
+            return orjson.dumps(items).decode()
+        except orjson.JSONEncodeError:  # an integer past 64 bits
+            pass
+    return _encode_json(_scrub(items))
 
 
 def _tags_json(tags: list[int]) -> str:
@@ -173,7 +179,7 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
             if not 0 < keap_id <= MAX_KEAP_ID:
                 skipped.append((keap_id, "Keap id out of range"))
                 continue
-            raw_bytes, clean = _raw_json(record)
+            raw_bytes, raw_text, clean = _raw_json(record)
             given_name = _text(record.given_name, max_given)
             family_name = _text(record.family_name, max_family)
             email = _text(record.email, max_email)
@@ -188,7 +194,7 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
                 _text(record.company, max_company),
                 _tags_json(record.tag_ids),
                 adapt_datetime(record.updated_at) if record.updated_at else None,
-                raw_bytes.decode(),
+                raw_text,
                 new(raw_bytes, digest_size=16, person=_PERSON).hexdigest(),
                 f"{given_name} {family_name} {email}".casefold(),
             )
@@ -206,11 +212,18 @@ def _datetime_adapter() -> Any:
     """How this database takes an aware datetime as a parameter (what the ORM would send)."""
     if connection.vendor == "sqlite":
         # The ORM's own format for SQLite: naive UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]".
-        return lambda value: str(value.astimezone(UTC).replace(tzinfo=None))
+        return _sqlite_datetime
     if connection.vendor == "postgresql":
         # ISO 8601 with its offset: the page travels as JSON text (see _upsert_sql).
         return lambda value: value.isoformat()
     return connection.ops.adapt_datetimefield_value
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    # The common case (Keap's "Z"), cheaply: str() of an aware UTC value, less its "+00:00".
+    if value.tzinfo is UTC:
+        return str(value)[:-6]
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def store_page(
