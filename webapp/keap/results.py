@@ -53,7 +53,9 @@ class Contact:
     company: str
     tag_ids: list[int]
     updated_at: datetime | None
-    # The record's JSON text: on a page, Keap's own bytes for it; else as Onramp wrote it.
+    # The record's JSON text, which every field above was read from (the sync relies on it: text
+    # free of NULs and lone surrogates gives fields free of them). On a page, Keap's own bytes for
+    # the record; else as Onramp wrote it.
     raw_json: bytes = field(repr=False)
 
     @property

@@ -180,9 +180,19 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
                 skipped.append((keap_id, "Keap id out of range"))
                 continue
             raw_bytes, raw_text, clean = _raw_json(record)
-            given_name = _text(record.given_name, max_given)
-            family_name = _text(record.family_name, max_family)
-            email = _text(record.email, max_email)
+            if clean:
+                # Every text field was read from this record's text, which holds no NUL and no
+                # lone surrogate: only the column sizes are left to apply.
+                given_name = record.given_name[:max_given]
+                family_name = record.family_name[:max_family]
+                email = record.email[:max_email]
+                company = record.company[:max_company]
+            else:
+                given_name = _text(record.given_name, max_given)
+                family_name = _text(record.family_name, max_family)
+                email = _text(record.email, max_email)
+                company = _text(record.company, max_company)
+            updated_at = record.updated_at
             row = (
                 connection_id,
                 keap_id,
@@ -191,9 +201,9 @@ def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedP
                 email,
                 _list_json(record.email_addresses, clean),
                 _list_json(record.phone_numbers, clean),
-                _text(record.company, max_company),
+                company,
                 _tags_json(record.tag_ids),
-                adapt_datetime(record.updated_at) if record.updated_at else None,
+                adapt_datetime(updated_at) if updated_at else None,
                 raw_text,
                 new(raw_bytes, digest_size=16, person=_PERSON).hexdigest(),
                 f"{given_name} {family_name} {email}".casefold(),
