@@ -7,6 +7,7 @@ KeapProtocolError, never a KeyError or TypeError from deep inside a job.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -152,11 +153,24 @@ def loads(text: bytes) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    """The JSON text of a decoded record (ASCII escapes for what orjson refuses to write)."""
+    """The JSON text of a decoded record, always valid JSON: orjson's, or for what it refuses
+    (an integer past 64 bits, a lone surrogate) the json module's, in ASCII escapes. Either way
+    a NaN or infinity (which the json module reads) is written as null, as orjson writes it."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+        return json.dumps(finite(value), separators=(",", ":"), allow_nan=False).encode()
+
+
+def finite(value: Any) -> Any:
+    """A decoded JSON value with every NaN and infinity made null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
 
 
 def _contact(body: Any, *, version: str, updated: str, raw_json: bytes | None = None) -> Contact:

@@ -1,5 +1,7 @@
 """The local copy of each connection's Keap contacts, and the sync runs that keep it."""
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -19,6 +21,18 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         return rows
 
 
+class WrittenJSONField(models.JSONField):
+    """JSON that only Onramp writes: without the CHECK (JSON_VALID(...)) Django adds on SQLite.
+
+    Every value comes through the ORM or the sync's upsert, whose JSON is msgspec-read Keap text
+    or encoder output, never hand-made; re-parsing four JSON values for each stored contact cost
+    SQLite a quarter of a page's upsert. (PostgreSQL's jsonb checks what it stores either way.)
+    """
+
+    def db_check(self, connection: Any) -> None:
+        return None
+
+
 class Contact(models.Model):
     """One Keap contact as last synced, unique per connection and Keap id."""
 
@@ -31,12 +45,12 @@ class Contact(models.Model):
     given_name = models.CharField(max_length=255, blank=True)
     family_name = models.CharField(max_length=255, blank=True)
     email = models.CharField("primary email", max_length=320, blank=True)
-    email_addresses = models.JSONField(default=list, blank=True)
-    phone_numbers = models.JSONField(default=list, blank=True)
+    email_addresses = WrittenJSONField(default=list, blank=True)
+    phone_numbers = WrittenJSONField(default=list, blank=True)
     company = models.CharField(max_length=255, blank=True)
-    tag_ids = models.JSONField(default=list, blank=True)
+    tag_ids = WrittenJSONField(default=list, blank=True)
     keap_updated_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict, blank=True)
+    raw = WrittenJSONField(default=dict, blank=True)
     # A digest of the raw record as Keap sent it: a sync compares it first and leaves the row
     # alone when it matches, so an unchanged contact is never rewritten.
     content_hash = models.CharField(max_length=32, blank=True, default="")

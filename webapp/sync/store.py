@@ -26,7 +26,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from webapp.keap.results import Contact as KeapContact
-from webapp.keap.results import loads
+from webapp.keap.results import finite, loads
 from webapp.sync.models import Contact
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,12 @@ INSERT_COLUMNS = [
 ]
 UPDATE_FIELDS = INSERT_COLUMNS[2:]
 _DIGEST_AT = INSERT_COLUMNS.index("content_hash")
-_RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-_LIST_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_RAW_JSON = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str
+)
+_LIST_JSON = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str
+)
 
 
 # Only for what orjson cannot write (scrubbed lists, tag ids past 64 bits): rare, so plain json.
@@ -105,14 +109,15 @@ def _text(value: Any, max_length: int | None) -> str:
 
 
 def _scrub(value: Any) -> Any:
-    """A JSON value with every string made storable (PostgreSQL's jsonb refuses \\u0000)."""
+    """A JSON value with every string made storable (PostgreSQL's jsonb refuses \\u0000) and
+    every NaN or infinity null (no database takes them as JSON)."""
     if isinstance(value, str):
         return _text(value, None)
     if isinstance(value, dict):
         return {_text(k, None): _scrub(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v) for v in value]
-    return value
+    return finite(value)
 
 
 def _raw_json(record: KeapContact) -> tuple[bytes, str, bool]:
