@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import json_values
 from tests.sync.conftest import drive, list_calls
 from webapp import limiter
 from webapp.connections.tokens import client_for
@@ -16,23 +17,8 @@ from webapp.sync.models import Contact
 from webapp.usage import recorder as usage
 from webapp.usage.models import RawCall
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8)
-)
-_json = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
 
-
-@given(extra=st.dictionaries(st.text(max_size=5), _json, max_size=4))
+@given(extra=st.dictionaries(st.text(max_size=5), json_values, max_size=4))
 def test_a_prepared_row_holds_the_record_and_a_fingerprint_of_exactly_that_text(extra):
     record = {**extra, "id": "7", "given_name": "Zoë"}
     contact = contact_from_v2(json.loads(json.dumps(record)))
