@@ -100,6 +100,7 @@ def test_the_fast_reader_types_every_record_as_the_general_reader_does(records, 
         b'{"contacts": [{"id": "1", "given_name": "\xff"}]}',
         b'{"contacts": [{"id": "1"}]',
         b'{"contacts": [{"id": "1", "n": NaN}]}',
+        b'{"contacts": [{"id": "1", "n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]}",
     ],
 )
 def test_a_page_not_of_the_plain_shape_is_left_to_the_general_reader(content):

@@ -234,30 +234,27 @@ def contacts_from_v2_page(content: bytes) -> tuple[str, list[Contact]] | None:
     try:
         content.decode()  # msgspec does not check the UTF-8 of what it skips
         page = _read_v2_page(content)
-    except (UnicodeDecodeError, msgspec.MsgspecError):
+        return page.next_page_token or "", [_v2_contact(bytes(span)) for span in page.contacts]
+    except (UnicodeDecodeError, msgspec.MsgspecError, RecursionError):  # nested too deep
         return None
-    contacts = []
-    for span in page.contacts:
-        raw_json = bytes(span)
-        try:
-            wire = _read_v2_contact(raw_json)
-            contact = Contact(
-                id=int(wire.id),
-                given_name="" if wire.given_name is None else wire.given_name,
-                family_name="" if wire.family_name is None else wire.family_name,
-                email_addresses=wire.email_addresses,
-                phone_numbers=wire.phone_numbers,
-                company=(wire.company and wire.company.company_name) or "",
-                tag_ids=int_list(wire.tag_ids),
-                updated_at=parse_timestamp(wire.update_time),
-                raw_json=raw_json,
-            )
-        except (msgspec.MsgspecError, ValueError):
-            contact = _contact(
-                loads(raw_json), version="v2", updated="update_time", raw_json=raw_json
-            )
-        contacts.append(contact)
-    return page.next_page_token or "", contacts
+
+
+def _v2_contact(raw_json: bytes) -> Contact:
+    try:
+        wire = _read_v2_contact(raw_json)
+        return Contact(
+            id=int(wire.id),
+            given_name="" if wire.given_name is None else wire.given_name,
+            family_name="" if wire.family_name is None else wire.family_name,
+            email_addresses=wire.email_addresses,
+            phone_numbers=wire.phone_numbers,
+            company=(wire.company and wire.company.company_name) or "",
+            tag_ids=int_list(wire.tag_ids),
+            updated_at=parse_timestamp(wire.update_time),
+            raw_json=raw_json,
+        )
+    except (msgspec.ValidationError, ValueError):
+        return _contact(loads(raw_json), version="v2", updated="update_time", raw_json=raw_json)
 
 
 def contact_from_v1(body: Any) -> Contact:
