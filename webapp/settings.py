@@ -41,6 +41,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 DEBUG = env_bool("DEBUG", True)
 
 # Development-only values. Production (DEBUG off) refuses to start with them.
@@ -208,20 +216,25 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How often each active connection's contacts are synced incrementally (jittered).
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 900)
-# Contact sync tuning (webapp/sync/flows.py), all in seconds unless named otherwise.
+# Contact sync tuning (webapp/sync/), in seconds unless named otherwise.
 SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 1000)  # contacts per v2 list call (Keap's maximum)
-SYNC_SLICE_SECONDS = env_int("SYNC_SLICE_SECONDS", 600)  # one task's share before the next one
-SYNC_OVERLAP_SECONDS = env_int("SYNC_OVERLAP_SECONDS", 300)  # incremental look-back (clock skew)
+SYNC_SLICE_SECONDS = env_float("SYNC_SLICE_SECONDS", 600)  # one task's share before the next one
+SYNC_OVERLAP_SECONDS = env_float("SYNC_OVERLAP_SECONDS", 300)  # incremental look-back (clock skew)
 SYNC_PAGE_ATTEMPTS = env_int("SYNC_PAGE_ATTEMPTS", 3)  # tries of one page within a task
-SYNC_PAGE_BACKOFF_SECONDS = env_int("SYNC_PAGE_BACKOFF_SECONDS", 1)  # base of their backoff
-SYNC_RETRY_BASE_SECONDS = env_int("SYNC_RETRY_BASE_SECONDS", 30)  # a failed run's first retry
-SYNC_RETRY_MAX_SECONDS = env_int("SYNC_RETRY_MAX_SECONDS", 900)  # and its longest
+SYNC_PAGE_BACKOFF_SECONDS = env_float("SYNC_PAGE_BACKOFF_SECONDS", 1)  # base of their backoff
+SYNC_RETRY_BASE_SECONDS = env_float("SYNC_RETRY_BASE_SECONDS", 30)  # a failed run's first retry
+SYNC_RETRY_MAX_SECONDS = env_float("SYNC_RETRY_MAX_SECONDS", 900)  # and its longest
 SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 6)  # failed tries in a row before giving up
-SYNC_HEARTBEAT_SECONDS = env_int("SYNC_HEARTBEAT_SECONDS", 10)  # a working run's heartbeat
-SYNC_STALE_SECONDS = env_int("SYNC_STALE_SECONDS", 90)  # no heartbeat this long: worker gone
-SYNC_LOST_SECONDS = env_int("SYNC_LOST_SECONDS", 600)  # queued this long past due: message lost
-# Fetch the next page while storing this one: auto, true or false (see flows._prefetch_allowed).
-SYNC_PREFETCH = os.environ.get("SYNC_PREFETCH") or "auto"
+SYNC_HEARTBEAT_SECONDS = env_float("SYNC_HEARTBEAT_SECONDS", 10)  # a working run's heartbeat
+SYNC_STALE_SECONDS = env_float("SYNC_STALE_SECONDS", 90)  # no heartbeat this long: worker gone
+SYNC_LOST_SECONDS = env_float("SYNC_LOST_SECONDS", 600)  # queued this long past due: message lost
+# Fetch the next page while storing this one: "auto" (on, except inside an outer transaction),
+# True or False (webapp/sync/pipeline.py).
+SYNC_PREFETCH: bool | str = (
+    "auto"
+    if (os.environ.get("SYNC_PREFETCH") or "auto").strip().lower() == "auto"
+    else env_bool("SYNC_PREFETCH", True)
+)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
@@ -259,6 +272,30 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # --- Usage recording (webapp/usage) ---
 # Raw call records are kept this many days; per-minute and per-day rollups are kept forever.
 USAGE_RAW_RETENTION_DAYS = env_int("USAGE_RAW_RETENTION_DAYS", 14)
+# The Redis list that buffers call records (webapp/usage/recorder.py); empty: REDIS_URL, and
+# without either the records wait in each process's memory.
+USAGE_REDIS_URL = os.environ.get("USAGE_REDIS_URL", "")
+USAGE_REDIS_PREFIX = os.environ.get("USAGE_REDIS_PREFIX", "onramp:usage")  # its key prefix
+USAGE_REDIS_TIMEOUT_SECONDS = env_float("USAGE_REDIS_TIMEOUT_SECONDS", 1.0)  # per Redis command
+# Records one process holds while the database is away; past this the oldest are dropped.
+USAGE_LOCAL_BUFFER_MAX = env_int("USAGE_LOCAL_BUFFER_MAX", 200_000)
+# Seconds between a process's flushes of its in-memory records (0: only flush_usage does).
+USAGE_FLUSH_INTERVAL_SECONDS = env_float("USAGE_FLUSH_INTERVAL_SECONDS", 1.0)
+USAGE_FLUSH_BATCH = env_int("USAGE_FLUSH_BATCH", 5000)  # records written per transaction
+# A flush claim older than this (seconds) belongs to a flusher that died: settled by the next.
+USAGE_CLAIM_TIMEOUT_SECONDS = env_float("USAGE_CLAIM_TIMEOUT_SECONDS", 300)
+
+# --- The quota limiter (webapp/limiter) ---
+# Redis for the limiter's counts; empty: REDIS_URL, and without either the database limiter.
+LIMITER_REDIS_URL = os.environ.get("LIMITER_REDIS_URL", "")
+LIMITER_KEY_PREFIX = os.environ.get("LIMITER_KEY_PREFIX", "onramp:limiter")  # its key prefix
+# Per Redis command; past it (after one quick retry) no call is sent to Keap.
+LIMITER_REDIS_TIMEOUT_SECONDS = env_float("LIMITER_REDIS_TIMEOUT_SECONDS", 2.0)
+# A refused caller stays registered as waiting this long past its wake time, so the lanes and
+# fairness hold for it while it comes back to ask (webapp/limiter/base.py).
+LIMITER_GRACE_SECONDS = env_float("LIMITER_GRACE_SECONDS", 0.2)
+# Added to a wait for another caller's turn (the interactive lane's, a fairer tenant's).
+LIMITER_POLL_SECONDS = env_float("LIMITER_POLL_SECONDS", 0.01)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Two lanes, as the limiter has them: calls a person waits for, and bulk work (syncs).
 CELERY_TASK_DEFAULT_QUEUE = "bulk"

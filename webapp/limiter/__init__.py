@@ -72,13 +72,13 @@ _lock = threading.Lock()
 _cached: tuple[tuple[object, ...], Limiter] | None = None
 
 
-def _settings_key() -> tuple[object, ...]:
+def _settings_key() -> tuple[str, str, float, float, float]:
     return (
-        getattr(settings, "LIMITER_REDIS_URL", "") or getattr(settings, "REDIS_URL", ""),
-        getattr(settings, "LIMITER_KEY_PREFIX", "onramp:limiter"),
-        float(getattr(settings, "LIMITER_REDIS_TIMEOUT_SECONDS", 2.0)),
-        float(getattr(settings, "LIMITER_GRACE_SECONDS", 0.2)),
-        float(getattr(settings, "LIMITER_POLL_SECONDS", 0.01)),
+        settings.LIMITER_REDIS_URL or settings.REDIS_URL,
+        settings.LIMITER_KEY_PREFIX,
+        float(settings.LIMITER_REDIS_TIMEOUT_SECONDS),
+        float(settings.LIMITER_GRACE_SECONDS),
+        float(settings.LIMITER_POLL_SECONDS),
     )
 
 

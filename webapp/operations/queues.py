@@ -52,7 +52,7 @@ def _redis_depths(url: str, lanes: tuple[str, ...]) -> dict[str, int | None]:
 
 
 def _filesystem_depths(lanes: tuple[str, ...]) -> dict[str, int | None]:
-    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     folder = options.get("data_folder_in")
     if not folder:
         return dict.fromkeys(lanes)

@@ -264,9 +264,9 @@ _redis_cached: tuple[tuple[object, ...], RedisBuffer | None] | None = None
 
 def _redis_settings() -> tuple[object, ...]:
     return (
-        getattr(settings, "USAGE_REDIS_URL", "") or getattr(settings, "REDIS_URL", ""),
-        getattr(settings, "USAGE_REDIS_PREFIX", "onramp:usage"),
-        float(getattr(settings, "USAGE_REDIS_TIMEOUT_SECONDS", 1.0)),
+        settings.USAGE_REDIS_URL or settings.REDIS_URL,
+        settings.USAGE_REDIS_PREFIX,
+        float(settings.USAGE_REDIS_TIMEOUT_SECONDS),
     )
 
 
@@ -312,7 +312,7 @@ class LocalBuffer:
         self.dropped = 0
 
     def push(self, call: CallRecord) -> None:
-        if len(self.items) >= int(getattr(settings, "USAGE_LOCAL_BUFFER_MAX", 200_000)):
+        if len(self.items) >= int(settings.USAGE_LOCAL_BUFFER_MAX):
             # The database has been unreachable for a long while; bound memory, keep the newest.
             with contextlib.suppress(IndexError):  # another thread may have just drained it
                 self.items.popleft()
@@ -324,7 +324,7 @@ class LocalBuffer:
             self.start_thread()
 
     def start_thread(self) -> None:
-        interval = float(getattr(settings, "USAGE_FLUSH_INTERVAL_SECONDS", 1.0))
+        interval = float(settings.USAGE_FLUSH_INTERVAL_SECONDS)
         if interval <= 0:
             return  # flushing only when told (tests), or by flush_usage
         with self.lock:
@@ -409,11 +409,11 @@ def flush(*, max_items: int | None = None) -> int:
 
     Returns how many records were written. `max_items` bounds the work of one call (per buffer).
     """
-    batch_size = int(getattr(settings, "USAGE_FLUSH_BATCH", 5000))
+    batch_size = int(settings.USAGE_FLUSH_BATCH)
     written = LOCAL.drain(max_items, batch_size)
     buffer = redis_buffer()
     if buffer is not None:
-        buffer.recover_stale(float(getattr(settings, "USAGE_CLAIM_TIMEOUT_SECONDS", 300)))
+        buffer.recover_stale(float(settings.USAGE_CLAIM_TIMEOUT_SECONDS))
         written += buffer.drain(max_items, batch_size)
     return written
 

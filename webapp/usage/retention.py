@@ -17,7 +17,7 @@ def prune(*, now: datetime | None = None, batch_size: int = 5000) -> int:
     Small batches keep each DELETE short, so flushers writing new rows are never held up for long.
     """
     now = now or timezone.now()
-    days = int(getattr(settings, "USAGE_RAW_RETENTION_DAYS", 14))
+    days = int(settings.USAGE_RAW_RETENTION_DAYS)
     cutoff = now - timedelta(days=days)
     deleted = 0
     while True:
