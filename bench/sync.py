@@ -2,7 +2,7 @@
 
 Starts its own sandbox process (temp database, 100,000 seeded contacts for `ab123`, Keap's own
 limits: 25 calls/s is far above the page rate, so nothing is throttled) and runs Onramp's real sync
-code in this process (webapp.sync.flows.work_on_run, what the Celery task calls) on a temp SQLite
+code in this process (webapp.sync.worker.work_on_run, what the Celery task calls) on a temp SQLite
 database (or, with --postgres URL, a schema of its own in that PostgreSQL database), through the
 real Keap client and the shared limiter (its Redis backend when REDIS_URL is set, as in
 production; else its database backend).
@@ -70,7 +70,7 @@ def client_page_latencies(connection, pages: int = 8) -> list[float]:
     token, typed records), walked in order: what one sequential page costs the sync before it
     stores anything. The first page is left out (it pays for the connection)."""
     from webapp.connections.tokens import client_for
-    from webapp.keap.client import Lane
+    from webapp.limiter import Lane
 
     client = client_for(connection.pk, lane=Lane.BULK)
     timings, token = [], ""
@@ -222,7 +222,7 @@ def sync(connection, kind: str, local_spans: list[tuple[float, float]]):
     contacts (the client's _read_contacts_v2), making the rows (prepare_page) and storing them
     with the checkpoint's select and upsert (store_page)."""
     from webapp.keap import client
-    from webapp.sync import flows, store
+    from webapp.sync import store, worker
     from webapp.sync.models import SyncRun
 
     undo = [
@@ -233,7 +233,7 @@ def sync(connection, kind: str, local_spans: list[tuple[float, float]]):
     try:
         run = SyncRun.objects.create(connection=connection, kind=kind)
         started = time.perf_counter()
-        while flows.work_on_run(run_id=run.pk) is flows.Outcome.CONTINUE:
+        while worker.work_on_run(run_id=run.pk) is worker.Outcome.CONTINUE:
             pass
         wall = time.perf_counter() - started
     finally:

@@ -1,16 +1,43 @@
 """The one Celery app. Configuration lives in settings under the CELERY_ prefix."""
 
+import functools
 import gc
+import logging
 import os
+from typing import Any
 
 from celery import Celery
+from celery.contrib.django.task import DjangoTask
 from celery.signals import worker_process_init
+from django.db import transaction
 
 from webapp.observability import tasks as observability
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-app = Celery("onramp")
+log = logging.getLogger(__name__)
+
+
+class Task(DjangoTask):
+    """Every Onramp task. Enqueued after commit (delay_on_commit, apply_async_on_commit), a task
+    whose broker is down is logged, not raised: the request that queued it has committed its
+    row, and each kind of row queued this way has a watchdog that finds it waiting and enqueues
+    it again (sync runs, goal completions)."""
+
+    def apply_async_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        transaction.on_commit(functools.partial(self._enqueue_or_log, args, kwargs))
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        self.apply_async_on_commit(args, kwargs)
+
+    def _enqueue_or_log(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self.apply_async(*args, **kwargs)
+        except Exception:  # the broker is down: the watchdog enqueues it later
+            log.exception("Could not enqueue %s; its watchdog will", self.name)
+
+
+app = Celery("onramp", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Request ids travel with tasks; workers and beat log as the web process does.

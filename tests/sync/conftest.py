@@ -6,7 +6,7 @@ import os
 import pytest
 import requests
 
-from webapp.sync import flows
+from webapp.sync import flows, worker
 from webapp.sync.models import Contact, SyncRun
 
 _tenants = itertools.count(1)
@@ -29,9 +29,7 @@ def make_tenant(keap):
 def enqueued(monkeypatch):
     """Record run ids instead of sending them to the broker (tests drive the runs themselves)."""
     sent: list[int] = []
-    monkeypatch.setattr(
-        flows, "enqueue_after_commit", lambda run_id, countdown=0: sent.append(run_id)
-    )
+    monkeypatch.setattr(flows, "enqueue", lambda run_id, countdown=0: sent.append(run_id))
     return sent
 
 
@@ -49,8 +47,8 @@ def sync_settings(settings):
 def drive(run_id: int, *, rounds: int = 50) -> SyncRun:
     """Work a run in this process the way the task would, slice after slice, until it ends."""
     for _ in range(rounds):
-        outcome = flows.work_on_run(run_id=run_id)
-        if outcome in (flows.Outcome.FINISHED, flows.Outcome.NOT_CLAIMED):
+        outcome = worker.work_on_run(run_id=run_id)
+        if outcome in (worker.Outcome.FINISHED, worker.Outcome.NOT_CLAIMED):
             break
     return SyncRun.objects.get(pk=run_id)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.sync.conftest import drive, keap_ids, list_calls
 from webapp.connections import flows as connection_flows
 from webapp.connections.models import KeapConnection
-from webapp.sync import flows, store
+from webapp.sync import flows, store, worker
 from webapp.sync.models import SyncRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +45,7 @@ def test_a_run_that_died_resumes_at_its_checkpoint_with_every_contact_once(
     tenant, connection, run = connected
     revive = _die_on_page(monkeypatch, 3)
     with pytest.raises(WorkerDied):
-        flows.work_on_run(run_id=run.pk)
+        worker.work_on_run(run_id=run.pk)
     revive()
     run.refresh_from_db()
     assert run.status == "running" and run.pages == 2 and run.checkpoint["last_id"] == 100

@@ -1,5 +1,6 @@
 """The local copy of each connection's Keap contacts, and the sync runs that keep it."""
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -94,6 +95,19 @@ class SyncRunQuerySet(models.QuerySet["SyncRun"]):
 
     def finished(self) -> "SyncRunQuerySet":
         return self.exclude(status__in=ACTIVE_STATUSES)
+
+    def last_watermark(self, connection_id: int) -> datetime | None:
+        """Where the next incremental run starts: the newest successful run's watermark."""
+        return (
+            self.filter(
+                connection_id=connection_id,
+                status=SyncRun.Status.SUCCEEDED,
+                watermark__isnull=False,
+            )
+            .order_by("-finished_at", "-pk")
+            .values_list("watermark", flat=True)
+            .first()
+        )
 
 
 class SyncRun(models.Model):

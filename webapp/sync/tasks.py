@@ -1,12 +1,16 @@
-"""Background work on contact sync: working runs, scheduling them, rescuing them."""
+"""Background work on contact sync: working runs, scheduling them, rescuing them.
+
+flows enqueues run_sync and these tasks call flows back (schedule, rescue): the one import cycle
+left between the two, harmless because neither uses the other while it is being imported."""
 
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from webapp.sync import flows
+from webapp.sync import flows, worker
 from webapp.sync.models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -32,14 +36,14 @@ DATABASE_RETRIES = 10
 def run_sync(self, *, run_id: int) -> str:  # type: ignore[no-untyped-def]
     """Work one sync run from its checkpoint; queue its next slice or its retry."""
     try:
-        outcome = flows.work_on_run(run_id=run_id)
+        outcome = worker.work_on_run(run_id=run_id)
     except DatabaseError as exc:
         # Our own database is away: the run is left as it was (queued, or running with a
         # heartbeat going stale, which the watchdog rescues). Try again shortly.
-        raise self.retry(countdown=flows.retry_countdown(self.request.retries), exc=exc) from exc
-    if outcome is flows.Outcome.CONTINUE:
+        raise self.retry(countdown=worker.retry_countdown(self.request.retries), exc=exc) from exc
+    if outcome is worker.Outcome.CONTINUE:
         run_sync.apply_async(kwargs={"run_id": run_id})
-    elif outcome is flows.Outcome.RETRY:
+    elif outcome is worker.Outcome.RETRY:
         due_at = SyncRun.objects.filter(pk=run_id).values_list("due_at", flat=True).first()
         countdown = max(0.0, (due_at - timezone.now()).total_seconds()) if due_at else 0.0
         # The run itself counts its retries (they survive the watchdog's re-enqueues).
@@ -50,7 +54,7 @@ def run_sync(self, *, run_id: int) -> str:  # type: ignore[no-untyped-def]
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
 def schedule_incremental_syncs() -> int:
     """Beat: queue an incremental sync for every active connection, jittered over the interval."""
-    interval = float(flows.setting("SYNC_INTERVAL_SECONDS", 900))
+    interval = float(settings.SYNC_INTERVAL_SECONDS)
     queued = flows.schedule_syncs(kind=SyncRun.Kind.INCREMENTAL, spread_seconds=interval / 2)
     log.info("Queued %d incremental syncs", queued)
     return queued
