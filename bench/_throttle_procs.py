@@ -82,8 +82,9 @@ def bulk_worker(index: int, plan: Plan, jobs: Any, results: Any, go: Any, clock:
     """Take jobs (tenant, items) from the shared queue and do each job's calls in order, in the
     bulk lane, until the run ends. One job at a time, like a Celery worker process."""
     _setup_django()
-    from webapp.keap.client import KeapClient, Lane, StaticToken
+    from webapp.keap.client import KeapClient, StaticToken
     from webapp.keap.errors import KeapError
+    from webapp.limiter import Lane
 
     granted = _observe_grants()
     app = _developer_app(plan)
@@ -121,8 +122,9 @@ def interactive_prober(
     so the probes do not lock onto the bulk traffic's rhythm), timed from request start to
     response, limiter wait included."""
     _setup_django()
-    from webapp.keap.client import KeapClient, Lane, StaticToken
+    from webapp.keap.client import KeapClient, StaticToken
     from webapp.keap.errors import KeapError
+    from webapp.limiter import Lane
 
     granted = _observe_grants()
     client = KeapClient(

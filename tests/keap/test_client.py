@@ -8,7 +8,6 @@ import pytest
 
 from webapp import limiter
 from webapp.connections.tokens import client_for
-from webapp.keap.client import Lane
 from webapp.keap.errors import (
     KeapLimiterUnavailable,
     KeapNotFound,
@@ -18,6 +17,7 @@ from webapp.keap.errors import (
     KeapUnavailable,
 )
 from webapp.keap.models import DeveloperApp
+from webapp.limiter import Lane
 from webapp.usage import recorder
 from webapp.usage.models import RawCall
 

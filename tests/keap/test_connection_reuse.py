@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.loopback import serving
-from webapp.keap.client import _http
+from webapp.keap import transport
 
 
 class _KeepAlive(BaseHTTPRequestHandler):
@@ -46,7 +46,7 @@ def server():
 def test_a_busy_connection_is_reused_and_an_idle_one_is_replaced(server, settings):
     settings.KEAP_HTTP_IDLE_SECONDS = 0.3
     url = f"http://127.0.0.1:{server.server_address[1]}/crm/rest/v1/oauth/connect/userinfo"
-    session = _http()
+    session = transport.session()
     for pause in (0.0, 0.1, 0.1, 0.5, 0.1):
         time.sleep(pause)
         assert session.get(url, timeout=5).status_code == 200

@@ -13,10 +13,11 @@ from django.views.decorators.debug import sensitive_variables
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap import oauth
-from webapp.keap.client import AccountProfile, KeapClient, StaticToken, UserInfo
+from webapp.keap.client import KeapClient, StaticToken
 from webapp.keap.errors import KeapError, KeapTokenError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
+from webapp.keap.results import AccountProfile, UserInfo
 from webapp.sync.flows import start_initial_sync  # sync: for save_connection
 
 log = logging.getLogger(__name__)

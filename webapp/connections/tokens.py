@@ -31,8 +31,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap import oauth
-from webapp.keap.client import KeapClient, Lane
+from webapp.keap.client import KeapClient
 from webapp.keap.errors import KeapTokenError, KeapUnavailable
+from webapp.limiter import Lane
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Each call, in order:
    says; a call the limiter knows Keap would refuse is never sent, and when the limiter cannot be
    reached nothing is sent at all;
 2. gets a fresh token from its TokenSource (refresh rules live there);
-3. is sent with a timeout;
+3. is sent with a timeout (webapp.keap.transport);
 4. settles its grant with the limiter (the grant moves to the time the answer came, and the
    limiter rises to Keap's `x-keap-*` headers: one round trip) and records its usage;
 5. on 401, refreshes the token once and tries again; on 429, pauses the whole bucket Keap named
@@ -13,34 +13,28 @@ Each call, in order:
    the call did not land; on a timeout or 5xx, backs off exponentially with full jitter, and tries
    again only if the call is idempotent or provably never reached Keap.
 
-A page of contacts may be fetched ahead (start_list_contacts_v2, for the sync): steps 1 and 2 are
-taken by the caller (the grant possibly reserved a page early, reserve()), step 3 and the reading
-of the answer by another thread (SentCall.send), steps 4 and 5 back in the caller's thread when
-it asks for the page (list_contacts_v2(sent=...)), or discard()s it.
+A page of contacts may be fetched ahead, its steps split between two threads: see
+webapp.keap.ahead (reserve(), start_list_contacts_v2(), list_contacts_v2(sent=...), discard()).
+Answers are read in webapp.keap.answers and typed in webapp.keap.results.
 """
 
 import functools
-import http.client
 import logging
 import math
 import random
-import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import orjson
 import requests
-import urllib3
-from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from webapp import limiter
-from webapp.keap import results
+from webapp.keap import answers, results, transport
+from webapp.keap.ahead import Reservation, SentCall
 from webapp.keap.errors import (
     KeapAuthError,
     KeapLimiterUnavailable,
@@ -58,18 +52,6 @@ from webapp.usage import recorder as usage
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "AccountProfile",
-    "Contact",
-    "ContactPage",
-    "GoalResult",
-    "KeapClient",
-    "Lane",
-    "Reservation",
-    "SentCall",
-    "UserInfo",
-]
-
 # Transient failures (timeouts, 5xx, 429s) are tried this many times in all, with backoff between.
 MAX_ATTEMPTS = 4
 BACKOFF_BASE_SECONDS = 0.5
@@ -80,8 +62,6 @@ RETRY_AFTER_CAP_SECONDS = 300.0
 SPIKE_PAUSE_SECONDS = 0.2
 # How long a caller may wait for budget before giving up, by lane.
 ACQUIRE_TIMEOUT_SECONDS = {Lane.INTERACTIVE: 20.0, Lane.BULK: 600.0}
-# "No such limit" in the developer app becomes a number the limiter never reaches.
-UNLIMITED = 10**12
 
 
 class TokenSource(Protocol):
@@ -109,157 +89,6 @@ class StaticToken:
         return rejected  # nothing newer exists; the retry is skipped and KeapAuthError raised
 
 
-def limits_of(app: DeveloperApp) -> limiter.Limits:
-    """The developer app's limits as the limiter takes them (empty means unlimited)."""
-
-    def value(limit: int | None) -> int:
-        return UNLIMITED if limit is None else limit
-
-    return limiter.Limits(
-        app_per_second=value(app.limit_per_second),
-        app_per_minute=value(app.limit_per_minute),
-        app_per_day=value(app.limit_per_day),
-        tenant_per_minute=value(app.tenant_limit_per_minute),
-        tenant_per_day=value(app.tenant_limit_per_day),
-        interactive_reserve=float(app.interactive_reserve),
-    )
-
-
-_sessions = threading.local()
-
-
-class _NoRedirects(requests.Session):
-    """Keap's API never redirects: a 3xx is an answer to judge, not a place to go.
-
-    allow_redirects=False alone is not enough: requests still parses the Location and reads the
-    body to prepare the next request, and raises untyped errors on garbage there.
-    """
-
-    def get_redirect_target(self, resp: requests.Response) -> None:
-        return None
-
-
-class _IdleLimit:
-    """A connection pool that will not reuse a keep-alive connection idle for longer than
-    KEAP_HTTP_IDLE_SECONDS: it is closed and a new one opened instead.
-
-    Why our own: urllib3 reuses a pooled connection however long it sat idle, checking only that
-    the server has not closed it yet, and neither it nor requests has an idle limit. A server
-    closes idle connections on a timer of its own (gunicorn after 2 s, load balancers later),
-    and when that happens while our request is on its way the request fails with no answer: a
-    goal (a POST) cannot then be sent again safely, and usage counts a call Keap never saw.
-    Closing our side first, well inside the server's timer, leaves no such race."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        idle_since = getattr(conn, "onramp_idle_since", None)
-        if (
-            idle_since is not None
-            and time.monotonic() - idle_since > settings.KEAP_HTTP_IDLE_SECONDS
-        ):
-            conn.close()  # reconnects on its next request, as urllib3 does for a dropped one
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            conn.onramp_idle_since = time.monotonic()
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _IdleLimitHTTPPool(_IdleLimit, urllib3.HTTPConnectionPool):
-    pass
-
-
-class _IdleLimitHTTPSPool(_IdleLimit, urllib3.HTTPSConnectionPool):
-    pass
-
-
-class _IdleLimitAdapter(requests.adapters.HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _IdleLimitHTTPPool,
-            "https": _IdleLimitHTTPSPool,
-        }
-
-
-def _http() -> requests.Session:
-    # One pooled session per thread: keep-alive connections to Keap, no sharing across threads.
-    session = getattr(_sessions, "session", None)
-    if session is None:
-        session = _sessions.session = _NoRedirects()
-        adapter = _IdleLimitAdapter()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-    return session
-
-
-@dataclass
-class _Attempt:
-    status: int = 0
-    landed: bool = True  # False only when the request provably never reached Keap
-    response: requests.Response | None = None
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """A grant from the limiter for a call not yet begun (KeapClient.reserve)."""
-
-    waited: bool
-    grant: limiter.Decision
-
-
-@dataclass
-class SentCall:
-    """A call's first attempt, granted by the limiter; sent by send(), then settled, recorded and
-    read by the call it was begun for (KeapClient.start_list_contacts_v2)."""
-
-    client: "KeapClient"
-    operation: str
-    method: str
-    path: str
-    request: dict[str, Any]
-    token: str = field(repr=False)
-    waited: bool
-    grant: limiter.Decision
-    # How to read a successful answer's body (decode, type), done by send() as well: the
-    # thread that waited for the answer reads it while the other goes on with its own work.
-    reader: Callable[[requests.Response], Any] | None = None
-    outcome: _Attempt | None = None
-    read: Any = None
-    read_error: Exception | None = None
-
-    def send(self) -> "SentCall":
-        """Send the request and read the whole answer (once; safe in another thread)."""
-        if self.outcome is None:
-            outcome = self.client._send(self.method, self.path, self.token, self.request)
-            response = outcome.response
-            if self.reader is not None and response is not None and 200 <= outcome.status < 300:
-                try:
-                    self.read = self.reader(response)
-                except Exception as exc:  # raised where the answer is judged and read, not here
-                    self.read_error = exc
-            self.outcome = outcome
-        return self
-
-    def next_page_token(self) -> str:
-        """The next page's token in the answer send() read: "" when it names none, or when
-        send() read nothing (an error, or an answer that will be refused when it is judged)."""
-        if self.read_error is not None or not isinstance(self.read, tuple):
-            return ""
-        token = self.read[0].get("next_page_token") or ""
-        return token if isinstance(token, str) else ""
-
-    def read_of(self, response: requests.Response) -> Any:
-        """What send() read from `response`, if this is the answer it read; else None."""
-        outcome = self.outcome
-        if outcome is None or outcome.response is not response or self.reader is None:
-            return None
-        if self.read_error is not None:
-            raise self.read_error
-        return self.read
-
-
 class KeapClient:
     """Keap's API on behalf of one tenant (and usually one connection), in one lane."""
 
@@ -277,7 +106,7 @@ class KeapClient:
         self.tenant = tenant
         self.connection_id = connection_id
         self.lane = lane
-        self.limits = limits_of(app)
+        self.limits = app.limiter_limits()
 
     # --- Identity ---------------------------------------------------------------------------
 
@@ -328,7 +157,7 @@ class KeapClient:
             params["until"] = until
         path = "/rest/v1/contacts"
         response = self._call("contacts.list.v1", "GET", path, params=params)
-        body, contacts = _read_contacts(response, path, results.contact_from_v1)
+        body, contacts = answers.read_contacts(response, path, results.contact_from_v1)
         return ContactPage(contacts=contacts, total=results.optional_int(body.get("count")))
 
     def list_contacts_v2(
@@ -349,7 +178,7 @@ class KeapClient:
         params = _v2_list_params(page_size, page_token, filter, order_by)
         response = self._call("contacts.list.v2", "GET", path, params=params, sent=sent)
         read = sent.read_of(response) if sent is not None else None
-        body, contacts = read or _read_contacts_v2(response, path)
+        body, contacts = read or answers.read_contacts_v2(response, path)
         token = body.get("next_page_token") or ""
         if not isinstance(token, str):
             raise KeapProtocolError("Keap's next_page_token is not a string.")
@@ -387,7 +216,7 @@ class KeapClient:
         path = "/rest/v2/contacts"
         params = _v2_list_params(page_size, page_token, filter, order_by)
         sent = self._begin("contacts.list.v2", "GET", path, reserved=reserved, params=params)
-        sent.reader = functools.partial(_read_contacts_v2, path=path)
+        sent.reader = functools.partial(answers.read_contacts_v2, path=path)
         return sent
 
     def discard(self, sent: SentCall) -> None:
@@ -480,15 +309,12 @@ class KeapClient:
         answer = self._call(
             "goals.achieve.v1", "POST", path, json={"contact_id": contact_id}, idempotent=False
         )
-        return results.goal_results(_decode(answer, path), id_key="campaign_id")
+        return results.goal_results(answers.decode(answer, path), id_key="campaign_id")
 
-    # --- Transport --------------------------------------------------------------------------
+    # --- Sending: token, limiter, send, settle, record --------------------------------------
 
     def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        body = _decode(self._call(operation, method, path, **kwargs), path)
-        if not isinstance(body, dict):
-            raise KeapProtocolError(f"Keap's answer to {path} is not a JSON object.")
-        return body
+        return answers.json_object(self._call(operation, method, path, **kwargs), path)
 
     def _xmlrpc(self, operation: str, method_name: str, params: tuple) -> Any:
         payload = xmlrpc.client.dumps(params, method_name).encode()
@@ -536,7 +362,7 @@ class KeapClient:
             else:
                 waited, grant = self._acquire(operation)
                 try:
-                    outcome = self._send(method, path, token, request)
+                    outcome = transport.send(self.app.api_url, method, path, token, request)
                 except BaseException:  # a Celery time limit, say: the call is abandoned
                     self._settle(grant)
                     raise
@@ -550,7 +376,7 @@ class KeapClient:
                     continue
             if status == 401:
                 raise KeapAuthError(
-                    "Keap refused the access token.", errorcode=_fault_code(outcome.response)
+                    "Keap refused the access token.", errorcode=answers.fault_code(outcome.response)
                 )
             if status == 429:
                 self._pause(outcome.response)
@@ -567,10 +393,13 @@ class KeapClient:
                     landed=outcome.landed,
                 )
             if status == 404:
-                raise KeapNotFound(_message(outcome.response) or f"Keap found nothing at {path}.")
+                raise KeapNotFound(
+                    answers.error_message(outcome.response) or f"Keap found nothing at {path}."
+                )
             if status >= 400:
                 raise KeapRejected(
-                    _message(outcome.response) or f"Keap refused {operation} (HTTP {status}).",
+                    answers.error_message(outcome.response)
+                    or f"Keap refused {operation} (HTTP {status}).",
                     status=status,
                 )
             if not 200 <= status < 300:  # a redirect, or a status no Keap API answers with
@@ -596,7 +425,7 @@ class KeapClient:
             waited, grant = self._acquire(operation)
         else:
             waited, grant = reserved.waited, reserved.grant
-        return SentCall(self, operation, method, path, request, token, waited, grant)
+        return SentCall(self.app.api_url, operation, method, path, request, token, waited, grant)
 
     def _acquire(self, operation: str) -> tuple[bool, limiter.Decision]:
         """Take one unit of budget: whether the caller had to wait for it (it was throttled), and
@@ -627,48 +456,10 @@ class KeapClient:
             ) from None
         return True, decision
 
-    @sensitive_variables()
-    def _send(self, method: str, path: str, token: str, request: dict[str, Any]) -> _Attempt:
-        extra = dict(request)  # a retry sends the same request again
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        headers.update(extra.pop("headers", None) or {})
-        started = time.monotonic()
-        try:
-            response = _http().request(
-                method,
-                f"{self.app.api_url.rstrip('/')}{path}",
-                headers=headers,
-                timeout=settings.KEAP_HTTP_TIMEOUT_SECONDS,
-                allow_redirects=False,  # Keap's API never redirects; following one could leak
-                stream=True,
-                **extra,
-            )
-            _read_body(response)
-        except requests.ConnectTimeout:
-            return self._no_answer(method, path, "connect timeout", landed=False)
-        except requests.Timeout:
-            return self._no_answer(method, path, "read timeout", landed=True)
-        except requests.ConnectionError as exc:
-            # Refused before a byte was sent: provably never reached Keap. Anything else (a reset
-            # mid-response, say) may have landed.
-            never = "NewConnectionError" in repr(exc) or "Connection refused" in repr(exc)
-            return self._no_answer(method, path, type(exc).__name__, landed=not never)
-        except requests.RequestException as exc:
-            # An answer came but could not be read (cut short, bad chunks, a body that does not
-            # decompress): the call landed, and what Keap said is unknown.
-            return self._no_answer(method, path, type(exc).__name__, landed=True)
-        response.elapsed_ms = (time.monotonic() - started) * 1000  # type: ignore[attr-defined]
-        return _Attempt(status=response.status_code, response=response)
-
-    @staticmethod
-    def _no_answer(method: str, path: str, why: str, *, landed: bool) -> _Attempt:
-        log.warning("Keap did not answer %s %s: %s", method, path, why)
-        return _Attempt(status=0, landed=landed, response=None)
-
     def _after(
         self,
         operation: str,
-        outcome: _Attempt,
+        outcome: transport.Attempt,
         *,
         waited: bool,
         retries: int,
@@ -687,7 +478,7 @@ class KeapClient:
             operation=operation,
             lane=self.lane,
             status=outcome.status,
-            latency_ms=getattr(outcome.response, "elapsed_ms", 0.0),
+            latency_ms=outcome.latency_ms,
             throttled=waited or outcome.status == 429,
             retries=retries,
             snapshot=snapshot,
@@ -726,30 +517,6 @@ class KeapClient:
             seconds=seconds,
             bucket="tenant" if tenant_exhausted else "app",
         )
-
-
-def _read_body(response: requests.Response) -> None:
-    """Read the whole body in one go, as the response's content.
-
-    requests reads a body in 10 KB chunks, each a return to Python that must win the GIL back; in
-    a thread fetching a page while another works, each of those waited up to the interpreter's
-    switch interval (5 ms) and a 700 KB page took twice as long. urllib3's read() of the whole
-    body reads it from the socket in as few calls as the data arrives in. Errors are raised as
-    requests raises them when it reads the body itself.
-    """
-    try:
-        content = response.raw.read(decode_content=True)
-    except urllib3.exceptions.ReadTimeoutError as exc:
-        response.close()
-        raise requests.ReadTimeout(exc) from None
-    except urllib3.exceptions.DecodeError as exc:
-        response.close()
-        raise requests.exceptions.ContentDecodingError(exc) from None
-    except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
-        response.close()
-        raise requests.exceptions.ChunkedEncodingError(exc) from None
-    response._content = content or b""  # what requests itself stores once it has read a body
-    response._content_consumed = True
 
 
 def _v2_list_params(page_size: int, page_token: str, filter: str, order_by: str) -> dict[str, Any]:
@@ -796,69 +563,6 @@ def _seconds_until_budget(snapshot: QuotaSnapshot) -> float:
     # The spike arrest: the limiter's own second window (settled at arrival) already keeps the
     # next calls apart; a short pause just lets the calls in flight land first.
     return SPIKE_PAUSE_SECONDS
-
-
-def _decode(response: requests.Response, path: str) -> Any:
-    # orjson (several times faster than the json module on a 1,000-contact page) reads the
-    # bytes as they came. What it refuses but the json module reads (another encoding than
-    # UTF-8, a lone surrogate escape, NaN, an integer past 64 bits, nesting past its limit of
-    # 1,024) is decoded the ordinary way, so such a body is judged exactly as before.
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return response.json()
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        raise KeapProtocolError(f"Keap's answer to {path} is not JSON.") from None
-
-
-def _read_contacts(
-    response: requests.Response, path: str, read: Callable[..., Contact]
-) -> tuple[dict[str, Any], list[Contact]]:
-    """A contact list answer: the JSON object, and its contacts typed."""
-    body = _decode(response, path)
-    if not isinstance(body, dict):
-        raise KeapProtocolError(f"Keap's answer to {path} is not a JSON object.")
-    items = body.get("contacts")
-    if not isinstance(items, list):
-        raise KeapProtocolError(f"Keap's answer to {path} has no `contacts` array.")
-    return body, [read(item) for item in items]
-
-
-def _read_contacts_v2(
-    response: requests.Response, path: str
-) -> tuple[dict[str, Any], list[Contact]]:
-    """A v2 contact list answer: the fast reader's when the page is of the plain shape, else
-    read (and refused) the general way."""
-    fast = results.contacts_from_v2_page(response.content)
-    if fast is None:
-        return _read_contacts(response, path, results.contact_from_v2)
-    token, contacts = fast
-    return {"next_page_token": token}, contacts
-
-
-def _message(response: requests.Response | None) -> str:
-    """Keap's error text: v1 `{"message"}`, v2 `{code, message, status}`, or a gateway fault."""
-    if response is None:
-        return ""
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):
-        return ""
-    if isinstance(body, dict):
-        fault = body.get("fault")
-        if isinstance(fault, dict):
-            return str(fault.get("faultstring", ""))[:300]
-        return str(body.get("message", ""))[:300]
-    return ""
-
-
-def _fault_code(response: requests.Response | None) -> str:
-    try:
-        return str(response.json()["fault"]["detail"]["errorcode"])  # type: ignore[union-attr]
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return ""
 
 
 def _record_usage(

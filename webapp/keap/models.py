@@ -15,6 +15,7 @@ from django.db import models
 from django.views.decorators.debug import sensitive_variables
 
 from webapp import encryption
+from webapp.limiter.base import Limits
 
 # Named sets of limits. "Keap OAuth today" is API.md 4.1 (since June 2026); "Legacy FAQ" is what
 # Keap's API FAQ still quotes (125,000 a day, 25 a second, nothing per minute or per tenant).
@@ -34,6 +35,8 @@ PRESETS: dict[str, dict[str, int | None]] = {
         "tenant_limit_per_day": None,
     },
 }
+# "No such limit" becomes a number the limiter never reaches.
+UNLIMITED = 10**12
 PRESET_LABELS = {"keap_oauth_today": "Keap OAuth today", "legacy_faq": "Legacy FAQ"}
 
 
@@ -113,3 +116,18 @@ class DeveloperApp(models.Model):
     def apply_preset(self, preset: str) -> None:
         for field, value in PRESETS[preset].items():
             setattr(self, field, value)
+
+    def limiter_limits(self) -> Limits:
+        """These limits as the limiter takes them (empty means unlimited)."""
+
+        def value(limit: int | None) -> int:
+            return UNLIMITED if limit is None else limit
+
+        return Limits(
+            app_per_second=value(self.limit_per_second),
+            app_per_minute=value(self.limit_per_minute),
+            app_per_day=value(self.limit_per_day),
+            tenant_per_minute=value(self.tenant_limit_per_minute),
+            tenant_per_day=value(self.tenant_limit_per_day),
+            interactive_reserve=float(self.interactive_reserve),
+        )

@@ -12,9 +12,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from webapp import encryption
 from webapp.connections import flows
-from webapp.keap.client import AccountProfile, UserInfo
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
+from webapp.keap.results import AccountProfile, UserInfo
 from webapp.keap_signin.adapter import SESSION_KEY
 
 log = logging.getLogger(__name__)
