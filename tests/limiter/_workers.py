@@ -25,7 +25,7 @@ REAL_TIME, REAL_TIME_NS = time.time, time.time_ns
 
 def setup_django() -> None:
     """Pool initializer: each child process sets Django up once, as a worker would."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.limiter.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     import django
 
     django.setup()

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from webapp.keap.models import DeveloperApp
-from webapp.usage.recorder import CallRecord
+from webapp.usage.records import CallRecord
 from webapp.usage.store import store_records
 
 

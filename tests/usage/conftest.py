@@ -15,7 +15,7 @@ import redis
 
 from tests.conftest import missing_service
 from webapp.usage import recorder
-from webapp.usage.recorder import CallRecord
+from webapp.usage.records import CallRecord
 
 USAGE_REDIS_URL = os.environ.get("USAGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 # A fixed instant well inside a UTC day, so minute and day buckets are predictable.

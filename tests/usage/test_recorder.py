@@ -14,7 +14,8 @@ from tests.usage.conftest import NOON, make_call
 from webapp.limiter import Lane, parse_quota_headers
 from webapp.usage import recorder
 from webapp.usage.models import LatestQuota, RawCall, UsageDay, UsageMinute
-from webapp.usage.recorder import CallRecord, flush, quota_from_snapshot, record
+from webapp.usage.recorder import flush, record
+from webapp.usage.records import CallRecord, quota_from_snapshot
 
 
 @pytest.mark.django_db

@@ -48,7 +48,8 @@ from webapp.keap.models import DeveloperApp
 from webapp.keap.results import AccountProfile, Contact, ContactPage, GoalResult, UserInfo
 from webapp.limiter import Lane
 from webapp.limiter.headers import QuotaSnapshot, parse_quota_headers
-from webapp.usage import recorder as usage
+from webapp.usage import recorder
+from webapp.usage.records import CallRecord, quota_from_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -569,11 +570,11 @@ def _record_usage(
     *, snapshot: QuotaSnapshot | None, lane: Lane, latency_ms: float, **call: Any
 ) -> None:
     """Hand the call to usage recording (a buffer: no database round trip on this path)."""
-    usage.record(
-        usage.CallRecord(
+    recorder.record(
+        CallRecord(
             lane="interactive" if lane is Lane.INTERACTIVE else "bulk",
             latency_ms=round(latency_ms),
-            quota=usage.quota_from_snapshot(snapshot) if snapshot is not None else {},
+            quota=quota_from_snapshot(snapshot) if snapshot is not None else {},
             **call,
         )
     )

@@ -12,7 +12,7 @@ rollups, latest quota headers, see webapp.usage.store).
   by a daemon thread every USAGE_FLUSH_INTERVAL_SECONDS and at exit. The thread starts lazily in the
   process that records, so each Celery prefork child and gunicorn worker gets its own after fork.
 
-Use:
+Use (the record type is webapp.usage.records.CallRecord):
     record(CallRecord(app=client_id, tenant="ab123", connection_id=7, operation="contacts.list.v1",
                       lane="bulk", status=200, latency_ms=84, quota=quota_from_snapshot(snapshot)))
 """
@@ -21,146 +21,26 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import dataclasses
-import enum
-import json
 import logging
 import os
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
 import redis
 from django.conf import settings
 
+from webapp.usage.records import CallRecord
+
 logger = logging.getLogger(__name__)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Sane ceilings: a record is still written with garbage numbers clamped, never dropped for them.
-_MAX_LATENCY_MS = 2_147_483_647
-_MAX_SMALL = 32_767
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CallRecord:
-    """One call to Keap as the client saw it.
-
-    `lane` takes "interactive"/"bulk" or the limiter's Lane enum. `status` is 0 when no response
-    came (timeout, connection error). `throttled`: the limiter made the call wait, or Keap said 429.
-    `quota`: the parsed `x-keap-*` numbers (see quota_from_snapshot), may be empty.
-    """
-
-    app: str
-    tenant: str
-    operation: str
-    lane: str
-    status: int
-    latency_ms: int
-    connection_id: int | None = None
-    throttled: bool = False
-    retries: int = 0
-    quota: Mapping[str, Any] = field(default_factory=dict)
-    at: datetime = field(default_factory=_now)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.lane, enum.Enum):
-            # The limiter's Lane is INTERACTIVE="i"/BULK="b"; usage speaks the names.
-            object.__setattr__(self, "lane", self.lane.name.lower())
-        object.__setattr__(self, "status", min(max(int(self.status), 0), 999))
-        object.__setattr__(self, "latency_ms", min(max(int(self.latency_ms), 0), _MAX_LATENCY_MS))
-        object.__setattr__(self, "retries", min(max(int(self.retries), 0), _MAX_SMALL))
-        if self.at.tzinfo is None:
-            raise ValueError("CallRecord.at must be timezone-aware")
-
-    def to_json(self) -> str:
-        """The compact line pushed onto the Redis buffer."""
-        us = (self.at - _EPOCH) // timedelta(microseconds=1)
-        row = {
-            "a": self.app,
-            "t": self.tenant,
-            "c": self.connection_id,
-            "o": self.operation,
-            "l": self.lane,
-            "s": self.status,
-            "ms": self.latency_ms,
-            "th": int(self.throttled),
-            "r": self.retries,
-            "at": us,
-        }
-        if self.quota:
-            row["q"] = self.quota
-        return json.dumps(row, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> CallRecord:
-        """Inverse of to_json. Raises ValueError (or KeyError/TypeError) on a malformed line."""
-        row = json.loads(raw)
-        return cls(
-            app=str(row["a"]),
-            tenant=str(row["t"]),
-            connection_id=int(row["c"]) if row.get("c") is not None else None,
-            operation=str(row["o"]),
-            lane=str(row["l"]),
-            status=row["s"],
-            latency_ms=row["ms"],
-            throttled=bool(row.get("th")),
-            retries=row.get("r", 0),
-            quota=row.get("q") or {},
-            at=_EPOCH + timedelta(microseconds=int(row["at"])),
-        )
-
-
-def quota_from_snapshot(snapshot: object) -> dict[str, dict[str, int]]:
-    """The limiter's parsed QuotaSnapshot as a small JSON-able dict, empty windows and fields dropped.
-
-    E.g. {"app_day": {"limit": 150000, "used": 12, "available": 149988}, "tenant_minute": {...}}.
-    """
-    if not dataclasses.is_dataclass(snapshot) or isinstance(snapshot, type):
-        return {}
-    result: dict[str, dict[str, int]] = {}
-    for name, window in dataclasses.asdict(snapshot).items():
-        if isinstance(window, dict):
-            kept = {k: v for k, v in window.items() if v is not None}
-            if kept:
-                result[name] = kept
-    return result
-
 
 # --- Redis buffer ---------------------------------------------------------------------------------
 
-# Take up to ARGV[1] records from the head of the pending list into this flush's own claim list and
-# note the claim (with Redis's clock) in the claims hash: one atomic step, so no two flushers ever
-# hold the same record.
-_CLAIM_LUA = """
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items == 0 then return items end
-for i = 1, #items, 1000 do
-  redis.call('RPUSH', KEYS[3], unpack(items, i, math.min(i + 999, #items)))
-end
-redis.call('LTRIM', KEYS[1], #items, -1)
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[2], ARGV[2], t[1])
-return items
-"""
-
-# Put a claim's records back on the pending list, once: only if the claim is still registered.
-_REQUEUE_LUA = """
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return -1 end
-local items = redis.call('LRANGE', KEYS[3], 0, -1)
-for i = 1, #items, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(items, i, math.min(i + 999, #items)))
-end
-redis.call('DEL', KEYS[3])
-return #items
-"""
+# The buffer's two scripts live in lua/ beside this module, read once at import.
+_LUA_DIR = Path(__file__).with_name("lua")
+_CLAIM_LUA = (_LUA_DIR / "claim.lua").read_text()
+_REQUEUE_LUA = (_LUA_DIR / "requeue.lua").read_text()
 
 
 class RedisBuffer:

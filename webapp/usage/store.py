@@ -30,7 +30,7 @@ from webapp.usage.models import (
 )
 
 if TYPE_CHECKING:
-    from webapp.usage.recorder import CallRecord
+    from webapp.usage.records import CallRecord
 
 logger = logging.getLogger(__name__)
 
