@@ -162,6 +162,7 @@ class Stack:
 
         from tests.factories import ConnectionFactory, UserFactory
         from webapp.goals import flows as goal_flows
+        from webapp.goals.validation import GoalRequest
         from webapp.sync import flows as sync
         from webapp.usage import recorder
 
@@ -192,9 +193,14 @@ class Stack:
                 with transaction.atomic():
                     goal_flows.request_goal(
                         connection=connection,
-                        contact_id=g + 1,
-                        call_name="purchased",
-                        idempotency_key=f"seed-{n}-{g}",
+                        goal=GoalRequest.from_values(
+                            {
+                                "contact_id": g + 1,
+                                "call_name": "purchased",
+                                "idempotency_key": f"seed-{n}-{g}",
+                            },
+                            app_name=connection.app_name,
+                        ),
                         requested_by=user,
                     )
             seeded.append({"email": email, "password": PASSWORD, "connection": connection.pk})

@@ -132,13 +132,19 @@ class Driver:
     def request_goal(self) -> None:
         from webapp.connections.models import KeapConnection
         from webapp.goals import flows
+        from webapp.goals.validation import GoalRequest
 
         connection = KeapConnection.objects.get(pk=self.rng.choice(self.connection_ids))
         flows.request_goal(
             connection=connection,
-            contact_id=self.rng.randint(1, self.contacts),
-            call_name=self.rng.choice(GOAL_CALL_NAMES),
-            idempotency_key=f"soak-{next(self.keys)}",
+            goal=GoalRequest.from_values(
+                {
+                    "contact_id": self.rng.randint(1, self.contacts),
+                    "call_name": self.rng.choice(GOAL_CALL_NAMES),
+                    "idempotency_key": f"soak-{next(self.keys)}",
+                },
+                app_name=connection.app_name,
+            ),
             requested_by=connection.owner,
         )
         self.goals_requested += 1

@@ -128,14 +128,6 @@ def test_a_revoked_or_wrong_key_gets_401_and_is_never_echoed(owner_client, conne
         ("{not json", "not valid JSON"),
         (b"\xff\xfe", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
-        ({"call_name": "purchased", "idempotency_key": "a"}, "Missing field(s): contact_id"),
-        ({"contact_id": 5, "call_name": "purchased"}, "Missing field(s): idempotency_key"),
-        ({**BODY, "contact_id": "5"}, "contact_id must be an integer"),
-        ({**BODY, "contact_id": True}, "contact_id must be an integer"),
-        ({**BODY, "contact_id": 5.5}, "contact_id must be an integer"),
-        ({**BODY, "call_name": 7}, "call_name must be a string"),
-        ({**BODY, "idempotency_key": None}, "idempotency_key must be a string"),
-        ({**BODY, "surprise": 1}, "Unknown field(s): surprise"),
         ("x" * 20_000, "larger than"),
     ],
 )
@@ -150,13 +142,51 @@ def test_malformed_bodies_get_400_with_a_clear_message(owner_client, connection,
 
 
 @pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"call_name": "purchased", "idempotency_key": "a"}, "contact_id", "required"),
+        ({"contact_id": 5, "call_name": "purchased"}, "idempotency_key", "required"),
+        ({**BODY, "contact_id": "5"}, "contact_id", "whole number"),
+        ({**BODY, "contact_id": True}, "contact_id", "whole number"),
+        ({**BODY, "contact_id": 5.5}, "contact_id", "whole number"),
+        ({**BODY, "call_name": 7}, "call_name", "must be a string"),
+        ({**BODY, "idempotency_key": None}, "idempotency_key", "required"),
+        ({**BODY, "idempotency_key": []}, "idempotency_key", "must be a string"),
+        ({**BODY, "surprise": 1}, "body", "Unknown field(s): surprise"),
+    ],
+)
+def test_mistyped_or_missing_fields_get_400_naming_the_field(
+    owner_client, connection, body, field, message
+):
+    key = _create_key(owner_client)
+
+    response = _post(key, connection.pk, body)
+
+    assert response.status_code == 400
+    answer = response.json()
+    assert message.lower() in " ".join(answer["fields"][field]).lower()
+    assert f"{field}: " in answer["error"]
+    assert not GoalCompletion.objects.exists()
+
+
+def test_every_invalid_field_is_reported_at_once(owner_client, connection):
+    key = _create_key(owner_client)
+
+    response = _post(key, connection.pk, {"contact_id": "5", "call_name": "a b", "extra": 1})
+
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"contact_id", "call_name", "idempotency_key", "body"}
+    assert not GoalCompletion.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("contact_id", 0, "positive"),
         ("contact_id", 2**63, "positive"),
         ("call_name", "", "required"),
         ("call_name", "a b", "Use letters, digits"),
-        ("call_name", "x" * 101, "At most 100"),
+        ("call_name", "x" * 101, "at most 100"),
         ("integration", "../ab123", "Use letters, digits"),
         ("idempotency_key", "", "required"),
         ("idempotency_key", "has space", "printable ASCII"),

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
-from webapp.goals import flows, tasks
+from webapp.goals import delivery, flows, tasks
 from webapp.goals.models import GoalCompletion
+from webapp.goals.validation import GoalRequest
 from webapp.keap.models import DeveloperApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,9 +19,10 @@ GOAL_PATH = "/crm/rest/v1/campaigns/goals"
 def _request(connection, *, key="k1", contact_id=5, call_name="purchased"):
     completion, _ = flows.request_goal(
         connection=connection,
-        contact_id=contact_id,
-        call_name=call_name,
-        idempotency_key=key,
+        goal=GoalRequest.from_values(
+            {"contact_id": contact_id, "call_name": call_name, "idempotency_key": key},
+            app_name=connection.app_name,
+        ),
         requested_by=connection.owner,
     )
     completion.refresh_from_db()
@@ -244,8 +246,8 @@ def test_the_watchdog_requeues_lost_messages_and_marks_dead_sends_uncertain(
 def test_a_late_answer_for_the_same_attempt_replaces_uncertain(goal_connection):
     completion = _queued(goal_connection, status=Status.UNCERTAIN, attempts=2)
 
-    flows._finish(completion.pk, 2, Status.SUCCEEDED, results=[])
-    flows._finish(completion.pk, 1, Status.FAILED, error="an older attempt")
+    delivery._finish(completion.pk, 2, Status.SUCCEEDED, results=[])
+    delivery._finish(completion.pk, 1, Status.FAILED, error="an older attempt")
 
     completion.refresh_from_db()
     assert completion.status == Status.SUCCEEDED and completion.error == ""

@@ -114,7 +114,7 @@ def test_a_reused_key_with_other_values_is_refused_and_sends_nothing_more(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("contact_id", "0", "greater than or equal to 1"),
+        ("contact_id", "0", "Must be a positive Keap contact id"),
         ("contact_id", "abc", "Enter a whole number"),
         ("call_name", "", "This field is required"),
         ("call_name", "bad name/..", "Use letters, digits"),

@@ -14,6 +14,7 @@ from tests.conftest import child_env
 from tests.workers.celery_worker import CeleryWorker
 from webapp.goals import flows, tasks
 from webapp.goals.models import GoalCompletion
+from webapp.goals.validation import GoalRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = GoalCompletion.Status
@@ -49,9 +50,13 @@ def test_a_worker_killed_mid_goal_leaves_that_goal_achieved_exactly_once(
         # Keap holds the goal call for 5 s before it fires the goal: the kill lands mid-request.
         keap.inject("latency", path_prefix=GOAL_PATH, ms=5000, count=1)
         completion, _ = flows.request_goal(
-            connection=goal_connection, contact_id=8, call_name="purchased",
-            idempotency_key="kill-1", requested_by=goal_connection.owner,
-        )  # fmt: skip
+            connection=goal_connection,
+            goal=GoalRequest.from_values(
+                {"contact_id": 8, "call_name": "purchased", "idempotency_key": "kill-1"},
+                app_name=goal_connection.app_name,
+            ),
+            requested_by=goal_connection.owner,
+        )
         _wait_for(
             lambda: _status(completion.pk) == Status.SENDING and _goal_calls(keap, "ab123") == 1,
             timeout=60, what="the goal call to reach Keap", worker=worker,
@@ -66,9 +71,13 @@ def test_a_worker_killed_mid_goal_leaves_that_goal_achieved_exactly_once(
         assert _status(completion.pk) == Status.SENDING
         # While no worker runs, another goal is requested: the new worker must deliver it.
         later, _ = flows.request_goal(
-            connection=goal_connection, contact_id=9, call_name="trialstarted",
-            idempotency_key="kill-2", requested_by=goal_connection.owner,
-        )  # fmt: skip
+            connection=goal_connection,
+            goal=GoalRequest.from_values(
+                {"contact_id": 9, "call_name": "trialstarted", "idempotency_key": "kill-2"},
+                app_name=goal_connection.app_name,
+            ),
+            requested_by=goal_connection.owner,
+        )
 
         worker.start()
         _wait_for(
@@ -124,9 +133,17 @@ def test_a_thousand_goals_for_ten_tenants_each_succeed_exactly_once_without_a_42
         for contact_id in range(1, PER_TENANT + 1):
             for connection in connections:  # interleaved, as customers' requests would be
                 flows.request_goal(
-                    connection=connection, contact_id=contact_id, call_name="trialstarted",
-                    idempotency_key=f"bulk-{contact_id}", requested_by=connection.owner,
-                )  # fmt: skip
+                    connection=connection,
+                    goal=GoalRequest.from_values(
+                        {
+                            "contact_id": contact_id,
+                            "call_name": "trialstarted",
+                            "idempotency_key": f"bulk-{contact_id}",
+                        },
+                        app_name=connection.app_name,
+                    ),
+                    requested_by=connection.owner,
+                )
         total = len(TENANTS) * PER_TENANT
         _wait_for(
             lambda: GoalCompletion.objects.filter(

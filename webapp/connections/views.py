@@ -4,11 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.accounts.decorators import no_referrer
 from webapp.connections import flows
+from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
 from webapp.goals.views import panel_context as goals_panel
 from webapp.keap.errors import KeapError
@@ -16,11 +17,6 @@ from webapp.sync.views import panel_context as sync_panel
 from webapp.usage.views import panel_context as usage_panel
 
 PANELS = (sync_panel, goals_panel, usage_panel)
-
-
-def _get_connection_for_user(request: HttpRequest, pk: int) -> KeapConnection:
-    """The connection if it belongs to the signed-in customer; 404 for anyone else's."""
-    return get_object_or_404(KeapConnection.objects.owned_by(request.user), pk=pk)
 
 
 @require_GET
@@ -75,7 +71,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One connection: its status, tokens' expiry (never the tokens) and history."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     context = {"connection": connection, "events": connection.events.select_related("actor")[:20]}
     # Each domain that has a panel on this page supplies its own context.
     for panel_context in PANELS:
@@ -87,7 +83,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask for confirmation, then delete the tokens and mark the connection disconnected."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     if request.method == "GET":
         return render(request, "connections/disconnect.html", {"connection": connection})
     delete_data = request.POST.get("delete_data") == "yes"

@@ -1,146 +1,47 @@
-"""Completing Keap campaign goals: request, deliver, recover. A goal completed once is completed once.
+"""Asking for campaign goals: a completion requested once per idempotency key, then queued.
 
-Achieving a goal is not idempotent at Keap: every call fires the goal again, and Keap offers no way
-to ask afterwards whether a call landed. So each completion moves through these states, every move
-a conditional UPDATE (the row's current status, and for an attempt its attempt number, in the
-WHERE clause), so two workers, a redelivered message and the watchdog can never both act on it:
-
-    queued ──claim──► sending ──► succeeded   Keap answered (zero results: "no goal matched")
-       ▲                 │ ├────► failed      Keap refused (unknown contact...), or it never could be
-       │                 │ │                  sent (connection not active, retries used up)
-       │                 │ └────► uncertain   it may have reached Keap, and we cannot know
-       └── never reached Keap (no budget, limiter down, connection refused, 429): retried later
-    uncertain/failed ──"Send again" (an explicit POST by a person)──► queued
-
-The rule: a completion is sent only by the worker that moved it from queued to sending. A worker
-that finds its completion already `sending` knows an earlier attempt died mid-call (killed, time
-limit, lost machine): Keap may or may not have received it, so it is marked `uncertain`, never sent
-again blindly. The same holds when Keap does not answer after the request went out (a read
-timeout, a 5xx, a reset connection) or answers with something unreadable. Only failures that
-prove the request never reached Keap (the limiter had no budget or was down, the connection was
-refused, Keap answered 429, the token could not be had) put it back in the queue. A person
-decides whether to send an uncertain goal again, by an explicit POST.
-
-If a late answer arrives for the attempt that was marked uncertain in the meantime, the answer
-wins: it is the truth about that attempt.
+A completion is created by a person (the goal form), an operator's system (the JSON API) or a
+person again ("Send again" on an uncertain or failed one), and its delivery is enqueued after the
+transaction commits (webapp.goals.tasks). What happens to it then, and the rule that a goal
+completed once is completed once, is webapp.goals.delivery's.
 """
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from webapp.connections import tokens
 from webapp.connections.models import KeapConnection
-from webapp.goals.models import (
-    CONTACT_ID_MAX,
-    IDEMPOTENCY_KEY_MAX_LENGTH,
-    NAME_MAX_LENGTH,
-    ApiKey,
-    GoalCompletion,
-    idempotency_key_validator,
-    name_validator,
-)
-from webapp.keap.errors import (
-    KeapAuthError,
-    KeapError,
-    KeapLimiterUnavailable,
-    KeapNotFound,
-    KeapProtocolError,
-    KeapRejected,
-    KeapThrottled,
-    KeapTokenError,
-    KeapUnavailable,
-)
-from webapp.keap.results import GoalResult
-from webapp.limiter import Lane
+from webapp.goals import tasks
+from webapp.goals.models import ApiKey, GoalCompletion
+from webapp.goals.validation import GoalRequest
 
 log = logging.getLogger(__name__)
 
 Status = GoalCompletion.Status
-STUCK_SENDING = (
-    "The worker sending this goal stopped before Keap's answer was recorded, so it may or may not "
-    "have fired. Check in Keap, then send it again if it did not."
-)
 
 
 class IdempotencyConflict(Exception):
     """The idempotency key was already used for a different goal completion."""
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What one delivery attempt came to. `retry`: it never reached Keap and may be tried again."""
-
-    status: str
-    attempts: int = 0
-    reason: str = ""
-    retry: bool = False
-    wait_hint: float = 0.0
-
-
-# --- Requesting -------------------------------------------------------------------------------
-
-
-def check_goal(*, contact_id: Any, call_name: str, integration: str, idempotency_key: str) -> None:
-    """Raise ValidationError (by field) unless these make a goal Keap could be asked for."""
-    errors: dict[str, list[str]] = {}
-    if isinstance(contact_id, bool) or not isinstance(contact_id, int):
-        errors["contact_id"] = ["Must be a whole number."]
-    elif not 1 <= contact_id <= CONTACT_ID_MAX:
-        errors["contact_id"] = ["Must be a positive Keap contact id."]
-    for field, value, limit in (
-        ("call_name", call_name, NAME_MAX_LENGTH),
-        ("integration", integration, NAME_MAX_LENGTH),
-        ("idempotency_key", idempotency_key, IDEMPOTENCY_KEY_MAX_LENGTH),
-    ):
-        validator = idempotency_key_validator if field == "idempotency_key" else name_validator
-        if not isinstance(value, str) or not value:
-            errors[field] = ["This field is required."]
-        elif len(value) > limit:
-            errors[field] = [f"At most {limit} characters."]
-        else:
-            try:
-                validator(value)
-            except ValidationError as exc:
-                errors[field] = list(exc.messages)
-    if errors:
-        raise ValidationError(errors)
-
-
 def request_goal(
-    *,
-    connection: KeapConnection,
-    contact_id: int,
-    call_name: str,
-    integration: str = "",
-    idempotency_key: str,
-    requested_by: Any = None,
+    *, connection: KeapConnection, goal: GoalRequest, requested_by: Any = None
 ) -> tuple[GoalCompletion, bool]:
     """Create a goal completion and queue its delivery after commit; (completion, created).
 
     The same idempotency key with the same parameters returns the existing completion (and queues
     nothing); with different parameters it raises IdempotencyConflict. `requested_by` is a user
-    or an ApiKey. Raises ValidationError for parameters Keap could not take.
+    or an ApiKey.
     """
-    call_name = call_name.strip() if isinstance(call_name, str) else call_name
-    integration = integration.strip() if isinstance(integration, str) else integration
-    integration = integration or connection.app_name
-    check_goal(
-        contact_id=contact_id,
-        call_name=call_name,
-        integration=integration,
-        idempotency_key=idempotency_key,
-    )
-    params = {"contact_id": contact_id, "call_name": call_name, "integration": integration}
-    existing = GoalCompletion.objects.filter(
-        connection=connection, idempotency_key=idempotency_key
-    ).first()
+    params = {
+        "contact_id": goal.contact_id,
+        "call_name": goal.call_name,
+        "integration": goal.integration,
+    }
+    key = goal.idempotency_key
+    existing = GoalCompletion.objects.filter(connection=connection, idempotency_key=key).first()
     if existing is not None:
         return _same_or_conflict(existing, params), False
     by_key = requested_by if isinstance(requested_by, ApiKey) else None
@@ -148,7 +49,7 @@ def request_goal(
         with transaction.atomic():
             completion = GoalCompletion.objects.create(
                 connection=connection,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 api=connection.developer_app.goal_api,
                 requested_by=by_key.owner if by_key else requested_by,
                 requested_with_key=by_key,
@@ -156,11 +57,9 @@ def request_goal(
             )
     except IntegrityError:
         # Someone with the same key got there first (a double submit racing itself).
-        existing = GoalCompletion.objects.get(
-            connection=connection, idempotency_key=idempotency_key
-        )
+        existing = GoalCompletion.objects.get(connection=connection, idempotency_key=key)
         return _same_or_conflict(existing, params), False
-    _enqueue_after_commit(completion.pk)
+    tasks.achieve_goal.delay_on_commit(completion_id=completion.pk)
     return completion, True
 
 
@@ -182,199 +81,5 @@ def send_again(*, completion: GoalCompletion) -> bool:
         pk=completion.pk, status__in=(Status.UNCERTAIN, Status.FAILED)
     ).update(status=Status.QUEUED, next_attempt_at=now, finished_at=None, updated_at=now)
     if moved:
-        _enqueue_after_commit(completion.pk)
+        tasks.achieve_goal.delay_on_commit(completion_id=completion.pk)
     return bool(moved)
-
-
-def _enqueue_after_commit(completion_id: int) -> None:
-    from webapp.goals import tasks
-
-    transaction.on_commit(lambda: tasks.achieve_goal.delay(completion_id=completion_id))
-
-
-# --- Delivering -------------------------------------------------------------------------------
-
-
-def deliver(*, completion_id: int) -> Delivery:
-    """Claim a queued completion and send it to Keap once, recording what happened.
-
-    See the module docstring for the rule. Returns the outcome; a `retry` outcome has already put
-    the completion back to queued.
-    """
-    now = timezone.now()
-    claimed = GoalCompletion.objects.filter(pk=completion_id, status=Status.QUEUED).update(
-        status=Status.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
-    )
-    if not claimed:
-        return _not_claimed(completion_id)
-    completion = GoalCompletion.objects.select_related("connection").get(pk=completion_id)
-    attempt = completion.attempts
-    try:
-        # Get a usable token first: a refresh that fails here provably sent nothing to Keap.
-        tokens.fresh_access_token(completion.connection_id)
-        client = tokens.client_for(completion.connection_id, lane=Lane.INTERACTIVE)
-        answer = client.achieve_goal(
-            integration=completion.integration,
-            call_name=completion.call_name,
-            contact_id=completion.contact_id,
-            api=completion.api,
-        )
-    except tokens.ConnectionNotActive as exc:
-        return _finish(completion_id, attempt, Status.FAILED, error=_not_active(exc))
-    except (KeapRejected, KeapNotFound) as exc:
-        return _finish(completion_id, attempt, Status.FAILED, error=f"Keap refused it: {exc}")
-    except (KeapAuthError, KeapTokenError) as exc:
-        return _finish(completion_id, attempt, Status.FAILED, error=f"Keap refused access: {exc}")
-    except (KeapThrottled, KeapLimiterUnavailable) as exc:
-        return _requeue(completion_id, attempt, str(exc), getattr(exc, "wait_seconds", 0.0))
-    except KeapUnavailable as exc:
-        if _never_reached_keap(exc):
-            return _requeue(completion_id, attempt, str(exc), 0.0)
-        return _finish(
-            completion_id,
-            attempt,
-            Status.UNCERTAIN,
-            error=f"Keap did not answer once the goal was sent, so it may have fired ({exc}).",
-        )
-    except KeapProtocolError as exc:
-        return _finish(
-            completion_id,
-            attempt,
-            Status.UNCERTAIN,
-            error=f"Keap answered, but the answer could not be read, so it may have fired ({exc}).",
-        )
-    except KeapError as exc:
-        return _finish(
-            completion_id, attempt, Status.UNCERTAIN, error=f"It may have reached Keap: {exc}"
-        )
-    return _finish(completion_id, attempt, Status.SUCCEEDED, results=_as_json(answer))
-
-
-def _not_claimed(completion_id: int) -> Delivery:
-    completion = GoalCompletion.objects.filter(pk=completion_id).first()
-    if completion is None:
-        return Delivery(status="gone")
-    if completion.status == Status.SENDING:
-        # An earlier attempt died mid-call. Whether Keap got it is unknowable: never resend.
-        outcome = _finish(
-            completion_id,
-            completion.attempts,
-            Status.UNCERTAIN,
-            error=STUCK_SENDING,
-            only_from=(Status.SENDING,),
-        )
-        log.warning("Goal completion %s was found mid-send: marked uncertain", completion_id)
-        return outcome
-    # Already finished, or waiting on a person: a duplicate message, nothing to do.
-    return Delivery(status=completion.status, attempts=completion.attempts)
-
-
-def _never_reached_keap(exc: KeapUnavailable) -> bool:
-    # The client marks failures that provably sent nothing (connection refused) with
-    # `landed = False`; anything without that proof may have reached Keap.
-    return getattr(exc, "landed", True) is False
-
-
-def _not_active(exc: Exception) -> str:
-    if isinstance(exc, tokens.NeedsReconnect):
-        return "The Keap connection needs its owner to reconnect; nothing was sent to Keap."
-    return f"The Keap connection is not active; nothing was sent to Keap ({exc})."
-
-
-def _as_json(answer: list[GoalResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "success": r.success,
-            "message": r.message,
-            "campaign_id": r.campaign_id,
-            "goal_id": r.goal_id,
-        }
-        for r in answer
-    ]
-
-
-def _finish(
-    completion_id: int,
-    attempt: int,
-    status: str,
-    *,
-    error: str = "",
-    results: list[dict[str, Any]] | None = None,
-    only_from: tuple[str, ...] = (Status.SENDING, Status.UNCERTAIN),
-) -> Delivery:
-    """Record the outcome of attempt `attempt`, unless the completion moved on since.
-
-    From `uncertain` too: a late answer to this very attempt is the truth about it.
-    """
-    now = timezone.now()
-    fields: dict[str, Any] = {"status": status, "error": error[:2000], "updated_at": now}
-    if results is not None:
-        fields["results"] = results
-    if status != Status.UNCERTAIN:
-        fields["finished_at"] = now
-    GoalCompletion.objects.filter(pk=completion_id, attempts=attempt, status__in=only_from).update(
-        **fields
-    )
-    return Delivery(status=status, attempts=attempt, reason=error)
-
-
-def _requeue(completion_id: int, attempt: int, reason: str, wait_hint: float) -> Delivery:
-    now = timezone.now()
-    GoalCompletion.objects.filter(pk=completion_id, attempts=attempt, status=Status.SENDING).update(
-        status=Status.QUEUED,
-        error=f"Retrying: {reason}"[:2000],
-        next_attempt_at=now,
-        updated_at=now,
-    )
-    return Delivery(
-        status=Status.QUEUED, attempts=attempt, reason=reason, retry=True, wait_hint=wait_hint
-    )
-
-
-def schedule_retry(*, completion_id: int, countdown: float) -> None:
-    """Note when a queued completion's retry is due, so the watchdog does not send it early."""
-    GoalCompletion.objects.filter(pk=completion_id, status=Status.QUEUED).update(
-        next_attempt_at=timezone.now() + timedelta(seconds=countdown)
-    )
-
-
-def give_up(*, completion_id: int, reason: str) -> None:
-    """Retries are used up: a queued completion fails with the last reason (nothing was sent)."""
-    now = timezone.now()
-    GoalCompletion.objects.filter(pk=completion_id, status=Status.QUEUED).update(
-        status=Status.FAILED,
-        error=f"Gave up after repeated attempts; nothing reached Keap. Last reason: {reason}"[
-            :2000
-        ],
-        finished_at=now,
-        updated_at=now,
-    )
-
-
-def mark_interrupted(*, completion_id: int, attempt: int, why: str) -> None:
-    """The attempt was cut short while sending (a time limit): it may have reached Keap."""
-    _finish(
-        completion_id,
-        attempt,
-        Status.UNCERTAIN,
-        error=f"Sending was interrupted ({why}), so it may have fired.",
-        only_from=(Status.SENDING,),
-    )
-
-
-# --- Recovering -------------------------------------------------------------------------------
-
-
-def recover(*, queued_before: datetime, sending_before: datetime) -> tuple[list[int], int]:
-    """The watchdog's work: ids of queued completions whose message was lost (to queue again),
-    and how many were stuck sending (marked uncertain: their worker died mid-call)."""
-    now = timezone.now()
-    stuck = GoalCompletion.objects.stuck_sending(sending_before).update(
-        status=Status.UNCERTAIN, error=STUCK_SENDING, updated_at=now
-    )
-    lost = list(
-        GoalCompletion.objects.stuck_queued(queued_before).values_list("pk", flat=True)[:1000]
-    )
-    # Pushed forward so the next watchdog run does not queue them again before these land.
-    GoalCompletion.objects.filter(pk__in=lost, status=Status.QUEUED).update(next_attempt_at=now)
-    return lost, stuck

@@ -1,7 +1,7 @@
 """Delivering goal completions to Keap in the interactive lane, and the watchdog behind it.
 
 Routed to the `interactive` queue (settings.CELERY_TASK_ROUTES). The rules about what is sent
-when live in webapp.goals.flows; retries, time limits and backoff live here.
+when live in webapp.goals.delivery; retries, time limits and backoff live here.
 """
 
 import logging
@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from webapp.goals import flows
+from webapp.goals import delivery
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def retry_countdown(attempts: int, wait_hint: float = 0.0) -> float:
     ignore_result=True,
     # Safe: a redelivered message cannot resend, because only the worker that moves the completion
     # from queued to sending (a conditional UPDATE) calls Keap; one that finds it already sending
-    # marks it uncertain instead (webapp.goals.flows).
+    # marks it uncertain instead (webapp.goals.delivery).
     acks_late=True,
     max_retries=None,  # attempts are counted on the completion, which survives lost messages
     soft_time_limit=SOFT_TIME_LIMIT,
@@ -52,23 +52,23 @@ def retry_countdown(attempts: int, wait_hint: float = 0.0) -> float:
 def achieve_goal(self, *, completion_id: int) -> str:  # type: ignore[no-untyped-def]
     """Send one goal completion to Keap (once), retrying only what never reached Keap."""
     try:
-        outcome = flows.deliver(completion_id=completion_id)
+        outcome = delivery.deliver(completion_id=completion_id)
     except SoftTimeLimitExceeded:
         from webapp.goals.models import GoalCompletion
 
         attempt = GoalCompletion.objects.filter(pk=completion_id).values_list("attempts", flat=True)
-        flows.mark_interrupted(
+        delivery.mark_interrupted(
             completion_id=completion_id, attempt=next(iter(attempt), 0), why="time limit"
         )
         raise
     if not outcome.retry:
         return outcome.status
     if outcome.attempts >= MAX_ATTEMPTS:
-        flows.give_up(completion_id=completion_id, reason=outcome.reason)
+        delivery.give_up(completion_id=completion_id, reason=outcome.reason)
         log.warning("Goal completion %s failed after %d attempts", completion_id, MAX_ATTEMPTS)
         return "failed"
     countdown = retry_countdown(outcome.attempts, outcome.wait_hint)
-    flows.schedule_retry(completion_id=completion_id, countdown=countdown)
+    delivery.schedule_retry(completion_id=completion_id, countdown=countdown)
     log.info("Goal completion %s retries in %.1fs: %s", completion_id, countdown, outcome.reason)
     raise self.retry(countdown=countdown)
 
@@ -77,7 +77,7 @@ def achieve_goal(self, *, completion_id: int) -> str:  # type: ignore[no-untyped
 def recover_goals() -> dict[str, int]:
     """Beat: queue again completions whose message was lost; mark dead mid-sends uncertain."""
     now = timezone.now()
-    lost, stuck = flows.recover(
+    lost, stuck = delivery.recover(
         queued_before=now - QUEUED_STALE, sending_before=now - SENDING_STALE
     )
     for pk in lost:

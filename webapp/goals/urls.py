@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.goals import views
+from webapp.goals import api, views
 
 app_name = "goals"
 
@@ -15,6 +15,6 @@ urlpatterns = [
     ),
     path("api-keys", views.api_keys, name="api_keys"),
     path("api-keys/<int:key_id>/revoke", views.revoke_api_key, name="revoke_api_key"),
-    path("api/connections/<int:pk>/goals", views.api_request_goal, name="api_request_goal"),
-    path("api/completions/<int:completion_id>", views.api_completion, name="api_completion"),
+    path("api/connections/<int:pk>/goals", api.request_goal, name="api_request_goal"),
+    path("api/completions/<int:completion_id>", api.completion, name="api_completion"),
 ]

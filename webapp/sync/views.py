@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
 from webapp.sync import flows
 from webapp.sync.models import Contact, SyncRun
@@ -21,11 +22,6 @@ from webapp.sync.models import Contact, SyncRun
 CONTACTS_PER_PAGE = 25
 RECENT_RUNS = 5
 MAX_QUERY_LENGTH = 100
-
-
-def _get_connection_for_user(request: HttpRequest, pk: int) -> KeapConnection:
-    """The connection if it belongs to the signed-in customer; 404 for anyone else's."""
-    return get_object_or_404(KeapConnection.objects.owned_by(request.user), pk=pk)
 
 
 def _connection_page(connection: KeapConnection, query: str = "") -> str:
@@ -75,7 +71,7 @@ def _progress_response(request: HttpRequest, connection: KeapConnection) -> Http
 @login_required
 def progress(request: HttpRequest, pk: int) -> HttpResponse:
     """The progress fragment htmx polls while a run is active; the page itself without htmx."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     if not request.htmx:
         return HttpResponseRedirect(_connection_page(connection))
     return _progress_response(request, connection)
@@ -85,7 +81,7 @@ def progress(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def contacts(request: HttpRequest, pk: int) -> HttpResponse:
     """The contacts table (search `q`, `page`); the connection page itself without htmx."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     if not request.htmx:
         return HttpResponseRedirect(_connection_page(connection, request.GET.urlencode()))
     return render(request, "sync/_panel.html#contacts", contacts_context(request, connection))
@@ -95,7 +91,7 @@ def contacts(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
     """Start an incremental sync now (a full one if the connection never synced)."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     flows.start_sync(connection=connection, kind=SyncRun.Kind.INCREMENTAL)
     if not request.htmx:
         return HttpResponseRedirect(_connection_page(connection))
@@ -106,7 +102,7 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def cancel(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
     """Cancel a run: at once if queued, after its current page if running."""
-    connection = _get_connection_for_user(request, pk)
+    connection = connection_for_user(request, pk)
     run = get_object_or_404(SyncRun.objects.for_connection(connection), pk=run_pk)
     flows.cancel_run(run=run)
     if not request.htmx:

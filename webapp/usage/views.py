@@ -6,10 +6,11 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
 from webapp.usage import reports
 from webapp.usage.models import UsageTotals
@@ -101,6 +102,6 @@ def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str,
 @login_required
 def panel(request: HttpRequest, pk: int) -> HttpResponse:
     """The usage panel alone, for htmx to refresh in place."""
-    connection = get_object_or_404(KeapConnection.objects.owned_by(request.user), pk=pk)
+    connection = connection_for_user(request, pk)
     context = {"connection": connection, **panel_context(request, connection)}
     return render(request, "usage/_panel.html", context)
