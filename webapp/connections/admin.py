@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.operations import actions
-from webapp.operations.readonly import ReadOnlyAdmin
+from webapp.readonly_admin import ReadOnlyAdmin
 
 # The sealed token columns: never a field, a column, a filter or a search of any admin page.
 TOKEN_FIELDS = ("access_token_sealed", "refresh_token_sealed")

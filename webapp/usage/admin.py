@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from webapp.operations.readonly import ReadOnlyAdmin
+from webapp.readonly_admin import ReadOnlyAdmin
 from webapp.usage.models import COUNTER_FIELDS, LatestQuota, UsageDay, UsageMinute
 
 
