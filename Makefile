@@ -51,9 +51,11 @@ test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# mypy runs once per Django project, each with its own settings: Onramp, and the Keap sandbox.
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	DJANGO_SETTINGS_MODULE=webapp.settings $(PY) -m mypy webapp --exclude 'webapp/sandbox/' --cache-dir .mypy_cache/onramp
 
 vendor:
 	rm -rf .tools/vendor && mkdir -p .tools/vendor

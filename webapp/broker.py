@@ -28,7 +28,10 @@ class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if self.connection.client is None:
             raise RedisConnectionError("The broker connection is already closed.")
-        return super()._connparams(asynchronous=asynchronous)
+        params: dict[str, Any] = super()._connparams(  # type: ignore[misc]  # private to kombu, untyped
+            asynchronous=asynchronous
+        )
+        return params
 
 
 class Transport(kombu_redis.Transport):

@@ -4,7 +4,7 @@ import functools
 import gc
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from celery.contrib.django.task import DjangoTask
@@ -18,16 +18,25 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 log = logging.getLogger(__name__)
 
 
-class Task(DjangoTask):
+# celery-types makes Task generic in its arguments and result; Celery's own class is not.
+if TYPE_CHECKING:
+    _Base = DjangoTask[Any, Any]
+else:
+    _Base = DjangoTask
+
+
+class Task(_Base):
     """Every Onramp task. Enqueued after commit (delay_on_commit, apply_async_on_commit), a task
     whose broker is down is logged, not raised: the request that queued it has committed its
     row, and each kind of row queued this way has a watchdog that finds it waiting and enqueues
     it again (sync runs, goal completions)."""
 
-    def apply_async_on_commit(self, *args: Any, **kwargs: Any) -> None:
+    # celery-types says both return an AsyncResult; Celery's own return None (nothing is sent
+    # until the transaction commits).
+    def apply_async_on_commit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         transaction.on_commit(functools.partial(self._enqueue_or_log, args, kwargs))
 
-    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self.apply_async_on_commit(args, kwargs)
 
     def _enqueue_or_log(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -49,5 +49,5 @@ def install_record_factory() -> None:
         record.msg, record.args = redact(message), ()
         return record
 
-    factory.redacts = True  # type: ignore[attr-defined]
+    factory.redacts = True  # type: ignore[attr-defined]  # a marker: installed once, never twice
     logging.setLogRecordFactory(factory)

@@ -10,8 +10,13 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin[Model], QuerySet[Model]...) subscriptable at run time, as
+# their type stubs have them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ONRAMP_VAR_DIR") or BASE_DIR / "var")
@@ -190,7 +195,7 @@ if CELERY_BROKER_URL == "filesystem://":
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport: one folder is both inbox and outbox, so every process on this
     # machine shares the queues without a broker server.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
@@ -235,7 +240,7 @@ SYNC_PREFETCH: bool | str = (
     if (os.environ.get("SYNC_PREFETCH") or "auto").strip().lower() == "auto"
     else env_bool("SYNC_PREFETCH", True)
 )
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
     # Move buffered usage records into the database; `expires` drops a backlog of flushes.

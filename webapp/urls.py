@@ -4,6 +4,7 @@ from django.urls import include, path
 
 # Staff sign in through allauth too, so its rate limits and (later) MFA cover the admin.
 admin.autodiscover()
+# Replacing a bound method of the one site object is the point here.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 admin.site.site_header = "Onramp administration"
 

@@ -30,12 +30,13 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractUser):
     """A customer or a member of staff. The email address is the login."""
 
-    username = None  # type: ignore[assignment]
+    username = None  # type: ignore[assignment]  # the email is the login: no username column
     email = models.EmailField("email address", unique=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
+    # AbstractUser's stubs fix `objects` to Django's manager, whose create_user wants a username.
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     def __str__(self) -> str:

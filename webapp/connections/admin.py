@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,17 +12,21 @@ from webapp.readonly_admin import ReadOnlyAdmin
 TOKEN_FIELDS = ("access_token_sealed", "refresh_token_sealed")
 
 
-class ConnectionEventInline(admin.TabularInline):
+class ConnectionEventInline(admin.TabularInline[ConnectionEvent, KeapConnection]):
     model = ConnectionEvent
     extra = 0
     can_delete = False
     readonly_fields = ("kind", "at", "actor", "detail")
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: KeapConnection | None = None) -> bool:
         return False  # the audit trail is written by the flows, not by hand
 
 
-def _run(request: HttpRequest, queryset: QuerySet, action) -> None:  # type: ignore[no-untyped-def]
+def _run(
+    request: HttpRequest,
+    queryset: QuerySet[KeapConnection],
+    action: Callable[..., actions.Outcome],
+) -> None:
     for connection in queryset:
         outcome = action(connection=connection, actor=request.user)
         level = messages.SUCCESS if outcome.done else messages.WARNING
@@ -28,7 +34,7 @@ def _run(request: HttpRequest, queryset: QuerySet, action) -> None:  # type: ign
 
 
 @admin.register(KeapConnection)
-class KeapConnectionAdmin(admin.ModelAdmin):
+class KeapConnectionAdmin(admin.ModelAdmin[KeapConnection]):
     """Connections for staff. The sealed token columns are never shown or editable.
 
     The status changes only through the actions (pause, resume), which record who did it.
@@ -54,19 +60,19 @@ class KeapConnectionAdmin(admin.ModelAdmin):
         return False  # connections are made by their owners through Keap's consent page
 
     @admin.action(description="Pause (no syncs, goals or keep-alive until resumed)")
-    def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def pause(self, request: HttpRequest, queryset: QuerySet[KeapConnection]) -> None:
         _run(request, queryset, actions.pause)
 
     @admin.action(description="Resume paused connections")
-    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def resume(self, request: HttpRequest, queryset: QuerySet[KeapConnection]) -> None:
         _run(request, queryset, actions.resume)
 
     @admin.action(description="Force an incremental sync now")
-    def force_sync(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def force_sync(self, request: HttpRequest, queryset: QuerySet[KeapConnection]) -> None:
         _run(request, queryset, actions.force_sync)
 
     @admin.action(description="Force a token refresh now")
-    def force_refresh(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def force_refresh(self, request: HttpRequest, queryset: QuerySet[KeapConnection]) -> None:
         _run(request, queryset, actions.force_refresh)
 
 

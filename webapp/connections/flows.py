@@ -66,7 +66,7 @@ def _claim_pending(session: MutableMapping[str, Any], state: str) -> str | None:
     session[PENDING_KEY] = pending
     if time.time() - entry["created"] >= PENDING_LIFETIME_SECONDS:
         return None
-    return entry["verifier"]
+    return str(entry["verifier"])
 
 
 def _single(params: QueryDict, name: str) -> str:

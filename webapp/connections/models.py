@@ -1,6 +1,7 @@
 """A customer's connection to one Keap app, its tokens (sealed), and what happened to it."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -9,9 +10,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from webapp import encryption
 
+if TYPE_CHECKING:
+    from webapp.accounts.models import User
+
 
 class ConnectionQuerySet(models.QuerySet["KeapConnection"]):
-    def owned_by(self, user: settings.AUTH_USER_MODEL) -> "ConnectionQuerySet":
+    def owned_by(self, user: "User") -> "ConnectionQuerySet":
         return self.filter(owner=user)
 
     def active(self) -> "ConnectionQuerySet":

@@ -5,6 +5,7 @@ import zlib
 
 from celery import shared_task
 
+from webapp.celery import Task
 from webapp.connections import tokens
 from webapp.connections.models import KeapConnection
 from webapp.keap.errors import KeapUnavailable
@@ -37,6 +38,7 @@ def keep_alive() -> int:
 
 
 @shared_task(
+    base=Task,
     bind=True,
     ignore_result=True,
     acks_late=True,  # safe: refresh_if_idle re-checks under the row lock, so a re-run is a no-op
@@ -48,7 +50,7 @@ def keep_alive() -> int:
     time_limit=120,
     soft_time_limit=100,
 )
-def refresh_idle_connection(self, *, connection_id: int) -> bool:  # type: ignore[no-untyped-def]
+def refresh_idle_connection(self: Task, *, connection_id: int) -> bool:
     """Refresh one idle connection's tokens, unless someone already did."""
     try:
         return tokens.refresh_if_idle(connection_id)

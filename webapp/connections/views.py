@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,6 +12,7 @@ from webapp.connections import flows
 from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
 from webapp.goals.views import panel_context as goals_panel
+from webapp.http import CustomerRequest
 from webapp.keap.errors import KeapError
 from webapp.sync.views import panel_context as sync_panel
 from webapp.usage.views import panel_context as usage_panel
@@ -21,7 +22,7 @@ PANELS = (sync_panel, goals_panel, usage_panel)
 
 @require_GET
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: CustomerRequest) -> HttpResponse:
     """List the customer's Keap connections."""
     connections = KeapConnection.objects.owned_by(request.user)
     return render(request, "connections/dashboard.html", {"connections": connections})
@@ -29,7 +30,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def connect_start(request: HttpRequest) -> HttpResponse:
+def connect_start(request: CustomerRequest) -> HttpResponse:
     """Send the browser to Keap's consent page with a session-bound state."""
     try:
         url = flows.begin_connect(session=request.session)
@@ -39,7 +40,7 @@ def connect_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
-def _callback_params(request: HttpRequest) -> QueryDict:
+def _callback_params(request: CustomerRequest) -> QueryDict:
     """The callback's query. More fields than Django will parse is not an answer from Keap."""
     try:
         return request.GET
@@ -52,7 +53,7 @@ def _callback_params(request: HttpRequest) -> QueryDict:
 @require_GET
 @no_referrer
 @login_required
-def connect_callback(request: HttpRequest) -> HttpResponse:
+def connect_callback(request: CustomerRequest) -> HttpResponse:
     """Keap's redirect back: finish connecting, or explain why not."""
     try:
         connection = flows.complete_connect(
@@ -69,7 +70,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: CustomerRequest, pk: int) -> HttpResponse:
     """One connection: its status, tokens' expiry (never the tokens) and history."""
     connection = connection_for_user(request, pk)
     context = {"connection": connection, "events": connection.events.select_related("actor")[:20]}
@@ -81,7 +82,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
+def disconnect(request: CustomerRequest, pk: int) -> HttpResponse:
     """Ask for confirmation, then delete the tokens and mark the connection disconnected."""
     connection = connection_for_user(request, pk)
     if request.method == "GET":

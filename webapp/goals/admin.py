@@ -1,10 +1,11 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from webapp.goals.models import ApiKey, GoalCompletion
 
 
 @admin.register(GoalCompletion)
-class GoalCompletionAdmin(admin.ModelAdmin):
+class GoalCompletionAdmin(admin.ModelAdmin[GoalCompletion]):
     list_display = (
         "pk", "connection", "contact_id", "integration", "call_name", "api", "status",
         "attempts", "created_at", "finished_at",
@@ -24,12 +25,12 @@ class GoalCompletionAdmin(admin.ModelAdmin):
     def answer(self, obj: GoalCompletion) -> str:
         return obj.answer
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # completions are requested through the flow, which queues them
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     # The digest is never shown: it is neither listed nor among the fields.
     list_display = ("name", "shown_prefix", "owner", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
@@ -37,5 +38,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("owner", "shown_prefix", "created_at", "last_used_at")
     fields = ("owner", "name", "shown_prefix", "created_at", "last_used_at", "revoked_at")
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are issued by their owner, who sees the value once

@@ -12,6 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
+from webapp.celery import Task
 from webapp.goals import delivery
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def retry_countdown(attempts: int, wait_hint: float = 0.0) -> float:
 
 
 @shared_task(
+    base=Task,
     bind=True,
     ignore_result=True,
     # Safe: a redelivered message cannot resend, because only the worker that moves the completion
@@ -49,7 +51,7 @@ def retry_countdown(attempts: int, wait_hint: float = 0.0) -> float:
     soft_time_limit=SOFT_TIME_LIMIT,
     time_limit=TIME_LIMIT,
 )
-def achieve_goal(self, *, completion_id: int) -> str:  # type: ignore[no-untyped-def]
+def achieve_goal(self: Task, *, completion_id: int) -> str:
     """Send one goal completion to Keap (once), retrying only what never reached Keap."""
     try:
         outcome = delivery.deliver(completion_id=completion_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,6 +17,7 @@ from webapp.connections.models import KeapConnection
 from webapp.goals import flows
 from webapp.goals.forms import ApiKeyForm, GoalForm
 from webapp.goals.models import ApiKey, GoalCompletion
+from webapp.http import CustomerRequest
 
 LATEST = 10
 PANEL = "goals/_panel.html"
@@ -31,7 +32,7 @@ def _completions(connection: KeapConnection) -> list[GoalCompletion]:
 
 
 def panel_context(
-    request: HttpRequest, connection: KeapConnection, form: GoalForm | None = None
+    request: CustomerRequest, connection: KeapConnection, form: GoalForm | None = None
 ) -> dict[str, Any]:
     """What templates/goals/_panel.html needs, to merge into the connection page's context."""
     completions = _completions(connection)
@@ -44,12 +45,12 @@ def panel_context(
 
 
 def _panel(
-    request: HttpRequest, connection: KeapConnection, form: GoalForm | None = None
+    request: CustomerRequest, connection: KeapConnection, form: GoalForm | None = None
 ) -> HttpResponse:
     return render(request, PANEL, panel_context(request, connection, form))
 
 
-def _back(request: HttpRequest, connection: KeapConnection) -> HttpResponse:
+def _back(request: CustomerRequest, connection: KeapConnection) -> HttpResponse:
     """htmx gets the panel fragment; a plain browser goes back to the connection page."""
     if request.htmx:
         return _panel(request, connection)
@@ -58,7 +59,7 @@ def _back(request: HttpRequest, connection: KeapConnection) -> HttpResponse:
 
 @require_GET
 @login_required
-def connection_goals(request: HttpRequest, pk: int) -> HttpResponse:
+def connection_goals(request: CustomerRequest, pk: int) -> HttpResponse:
     """The goal panel: a page of its own, or the fragment for htmx."""
     connection = connection_for_user(request, pk)
     if request.htmx:
@@ -68,7 +69,7 @@ def connection_goals(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def completions(request: HttpRequest, pk: int) -> HttpResponse:
+def completions(request: CustomerRequest, pk: int) -> HttpResponse:
     """The latest completions (the fragment htmx polls while any is pending)."""
     connection = connection_for_user(request, pk)
     return render(request, f"{PANEL}#completions", panel_context(request, connection))
@@ -76,7 +77,7 @@ def completions(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def request_goal(request: HttpRequest, pk: int) -> HttpResponse:
+def request_goal(request: CustomerRequest, pk: int) -> HttpResponse:
     """Complete a goal from the panel's form (once per form render)."""
     connection = connection_for_user(request, pk)
     form = GoalForm(request.POST, app_name=connection.app_name)
@@ -106,7 +107,7 @@ def request_goal(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def send_again(request: HttpRequest, pk: int, completion_id: int) -> HttpResponse:
+def send_again(request: CustomerRequest, pk: int, completion_id: int) -> HttpResponse:
     """A person chose to send an uncertain (or failed) goal again."""
     connection = connection_for_user(request, pk)
     completion = get_object_or_404(connection.goal_completions, pk=completion_id)
@@ -122,7 +123,7 @@ def send_again(request: HttpRequest, pk: int, completion_id: int) -> HttpRespons
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def api_keys(request: HttpRequest) -> HttpResponse:
+def api_keys(request: CustomerRequest) -> HttpResponse:
     """List the customer's API keys and create one (its full value shown on this response only)."""
     form = ApiKeyForm(request.POST or None)
     new_key = ""
@@ -139,7 +140,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def revoke_api_key(request: HttpRequest, key_id: int) -> HttpResponse:
+def revoke_api_key(request: CustomerRequest, key_id: int) -> HttpResponse:
     """Revoke one of the customer's API keys: it stops working at once."""
     key = get_object_or_404(ApiKey.objects.owned_by(request.user), pk=key_id)
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -1,10 +1,12 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
 from webapp.keap.models import PRESET_LABELS, DeveloperApp
 
 
-class DeveloperAppForm(forms.ModelForm):
+class DeveloperAppForm(forms.ModelForm[DeveloperApp]):
     """The secret is write-only: typed in to change it, never shown. Presets fill every limit."""
 
     client_secret = forms.CharField(
@@ -30,14 +32,14 @@ class DeveloperAppForm(forms.ModelForm):
             "tenant_limit_per_minute", "tenant_limit_per_day", "interactive_reserve", "goal_api",
         )  # fmt: skip
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if not self.instance.pk and not cleaned.get("client_secret"):
             self.add_error("client_secret", "A new developer app needs its client secret.")
         return cleaned
 
     def save(self, commit: bool = True) -> DeveloperApp:
-        app = super().save(commit=False)
+        app: DeveloperApp = super().save(commit=False)
         if self.cleaned_data.get("client_secret"):
             app.set_client_secret(self.cleaned_data["client_secret"])
         if self.cleaned_data.get("preset"):
@@ -48,7 +50,7 @@ class DeveloperAppForm(forms.ModelForm):
 
 
 @admin.register(DeveloperApp)
-class DeveloperAppAdmin(admin.ModelAdmin):
+class DeveloperAppAdmin(admin.ModelAdmin[DeveloperApp]):
     form = DeveloperAppForm
     list_display = (
         "name", "client_id", "limit_per_second", "limit_per_minute", "limit_per_day",

@@ -66,6 +66,12 @@ class SentCall:
             self.outcome = outcome
         return self
 
+    def attempt(self) -> transport.Attempt:
+        """What the request came to (sent now if send() has not run yet)."""
+        outcome = self.send().outcome
+        assert outcome is not None  # send() always sets it
+        return outcome
+
     def next_page_token(self) -> str:
         """The next page's token in the answer send() read: "" when it names none, or when
         send() read nothing (an error, or an answer that will be refused when it is judged)."""

@@ -81,6 +81,7 @@ def error_message(response: requests.Response | None) -> str:
 def fault_code(response: requests.Response | None) -> str:
     """The gateway fault's error code (e.g. `keymanagement.service.invalid_access_token`)."""
     try:
+        # No response (None) is one of the errors caught below.
         return str(response.json()["fault"]["detail"]["errorcode"])  # type: ignore[union-attr]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return ""

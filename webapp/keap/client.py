@@ -317,7 +317,7 @@ class KeapClient:
     def _json(self, operation: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         return answers.json_object(self._call(operation, method, path, **kwargs), path)
 
-    def _xmlrpc(self, operation: str, method_name: str, params: tuple) -> Any:
+    def _xmlrpc(self, operation: str, method_name: str, params: tuple[Any, ...]) -> Any:
         payload = xmlrpc.client.dumps(params, method_name).encode()
         response = self._call(
             operation, "POST", "/xmlrpc/v1", data=payload,
@@ -359,7 +359,7 @@ class KeapClient:
         auth_retried = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if sent is not None:  # the first attempt, begun (and usually sent) already
-                waited, grant, outcome, sent = sent.waited, sent.grant, sent.send().outcome, None
+                waited, grant, outcome, sent = sent.waited, sent.grant, sent.attempt(), None
             else:
                 waited, grant = self._acquire(operation)
                 try:

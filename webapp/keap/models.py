@@ -63,7 +63,7 @@ class DeveloperAppManager(models.Manager["DeveloperApp"]):
         return app
 
 
-def _limit(help_text: str) -> models.PositiveIntegerField:
+def _limit(help_text: str) -> "models.PositiveIntegerField[int | None, int | None]":
     return models.PositiveIntegerField(null=True, blank=True, help_text=help_text)
 
 

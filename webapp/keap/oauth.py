@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -175,7 +176,7 @@ def _raise_for_server_error(response: requests.Response) -> requests.Response:
 
 
 @sensitive_variables()
-def _token_set(token: dict) -> TokenSet:
+def _token_set(token: dict[str, Any]) -> TokenSet:
     try:
         expires_in = int(token["expires_in"])
         scope = token.get("scope") or ""

@@ -96,7 +96,7 @@ class _IdleLimit:
     Closing our side first, well inside the server's timer, leaves no such race."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        conn = super()._get_conn(timeout)  # type: ignore[misc]  # a mixin: urllib3's pool's method
         idle_since = getattr(conn, "onramp_idle_since", None)
         if (
             idle_since is not None
@@ -108,7 +108,7 @@ class _IdleLimit:
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
             conn.onramp_idle_since = time.monotonic()
-        super()._put_conn(conn)  # type: ignore[misc]
+        super()._put_conn(conn)  # type: ignore[misc]  # a mixin: urllib3's pool's method
 
 
 class _IdleLimitHTTPPool(_IdleLimit, urllib3.HTTPConnectionPool):
@@ -159,5 +159,6 @@ def _read_body(response: requests.Response) -> None:
     except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
         response.close()
         raise requests.exceptions.ChunkedEncodingError(exc) from None
-    response._content = content or b""  # what requests itself stores once it has read a body
-    response._content_consumed = True
+    # What requests itself stores once it has read a body (private, so not in its type stubs).
+    response._content = content or b""
+    response._content_consumed = True  # type: ignore[attr-defined]

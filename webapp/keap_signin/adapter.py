@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime
+from typing import Any
 
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialApp
@@ -17,7 +18,9 @@ SESSION_KEY = "keap_signin_tokens"
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    def list_apps(self, request, provider=None, client_id=None):  # type: ignore[no-untyped-def]
+    def list_apps(
+        self, request: HttpRequest, provider: str | None = None, client_id: str | None = None
+    ) -> list[SocialApp]:
         """Keap's app is the developer app the connect flow uses (DeveloperApp.objects.current())."""
         apps = [
             app for app in super().list_apps(request, provider, client_id) if app.provider != "keap"
@@ -29,7 +32,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return apps
 
     @sensitive_variables()
-    def pre_social_login(self, request: HttpRequest, sociallogin) -> None:  # type: ignore[no-untyped-def]
+    def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
         """Seal the Keap tokens into the session and take them off the sociallogin.
 
         allauth would otherwise serialize them into the session in plain text whenever it shows a

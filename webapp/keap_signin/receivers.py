@@ -3,6 +3,7 @@
 import json
 import logging
 from datetime import datetime
+from typing import Any
 
 from allauth.account.signals import user_logged_in
 from django.contrib import messages
@@ -11,6 +12,7 @@ from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from webapp import encryption
+from webapp.accounts.models import User
 from webapp.connections import flows
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 
 @receiver(user_logged_in)
 @sensitive_variables()
-def connect_keap_app_on_sign_in(sender, request: HttpRequest, user, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def connect_keap_app_on_sign_in(
+    sender: Any, request: HttpRequest, user: User, **kwargs: Any
+) -> None:
     """After a sign-in with Keap, store the connection to the Keap app the person picked."""
     sociallogin = kwargs.get("sociallogin")
     sealed = request.session.pop(SESSION_KEY, None)

@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_cached: tuple[tuple[object, ...], Limiter] | None = None
+_cached: tuple[tuple[str, str, float, float, float], Limiter] | None = None
 
 
 def _settings_key() -> tuple[str, str, float, float, float]:
@@ -98,14 +98,14 @@ def get_limiter() -> Limiter:
     Built once per process and kept (every Keap call asks for it); settings changed at runtime
     (which only tests do) are noticed through Django's `setting_changed` signal."""
     global _cached, _fast
-    limiter = _fast
-    if limiter is not None:
-        return limiter
+    fast = _fast
+    if fast is not None:
+        return fast
     key = _settings_key()
     with _lock:
         if _cached is None or _cached[0] != key:
             url, prefix, timeout, grace, poll = key
-            tuning = {"grace_us": int(float(grace) * 1e6), "poll_us": int(float(poll) * 1e6)}
+            grace_us, poll_us = int(grace * 1e6), int(poll * 1e6)
             limiter: Limiter
             if url:
                 import redis
@@ -117,16 +117,18 @@ def get_limiter() -> Limiter:
                 # One quick retry, then LimiterUnavailable: a worker must not hang for long on a
                 # Redis that is gone, and must not call Keap either.
                 client = redis.Redis.from_url(
-                    str(url),
+                    url,
                     socket_timeout=timeout,
                     socket_connect_timeout=timeout,
                     retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
                 )
-                limiter = RedisLimiter(client=client, prefix=str(prefix), **tuning)
+                limiter = RedisLimiter(
+                    client=client, prefix=prefix, grace_us=grace_us, poll_us=poll_us
+                )
             else:
                 from webapp.limiter.db_backend import DatabaseLimiter
 
-                limiter = DatabaseLimiter(**tuning)
+                limiter = DatabaseLimiter(grace_us=grace_us, poll_us=poll_us)
             _cached = (key, limiter)
         _fast = _cached[1]
         return _cached[1]

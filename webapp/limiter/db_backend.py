@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Count, F, QuerySet
@@ -39,6 +39,7 @@ from webapp.limiter.models import AppLock, DayCount, Grant, Pause, Waiter
 
 G, APP_MINUTE, TENANT_MINUTE = Grant.Scope.GRANT, Grant.Scope.APP_MINUTE, Grant.Scope.TENANT_MINUTE
 INTERACTIVE_KIND, BULK_KIND, ASKED_KIND = "i", "b", "a"
+_T = TypeVar("_T")
 
 
 class DatabaseLimiter(Limiter):
@@ -75,7 +76,7 @@ class DatabaseLimiter(Limiter):
             AppLock.objects.using(self.using).bulk_create([AppLock(app=app)], ignore_conflicts=True)
             locks.update(app=app)
 
-    def _atomic(self, app: str, body: Callable[[int], Any]) -> Any:
+    def _atomic(self, app: str, body: Callable[[int], _T]) -> _T:
         try:
             with transaction.atomic(using=self.using):
                 self._lock(app)

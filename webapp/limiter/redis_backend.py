@@ -60,7 +60,7 @@ import re
 import struct
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -191,8 +191,8 @@ class RedisLimiter(Limiter):
             self._fixed.clear()
         zero = zero_limit_bucket(limits, lane)
         if zero is not None:
-            fixed = self._fixed[(limits, lane)] = (None, zero)
-            return fixed
+            self._fixed[(limits, lane)] = (None, zero)
+            return None, zero
         app_day, tenant_day = limits.day_caps(lane)
         values = (
             limits.app_per_second,
@@ -205,8 +205,8 @@ class RedisLimiter(Limiter):
             ACTIVE_US,
         )
         arg = struct.pack(">c8d", lane.value.encode(), *values)
-        fixed = self._fixed[(limits, lane)] = (arg, None)
-        return fixed
+        self._fixed[(limits, lane)] = (arg, None)
+        return arg, None
 
     def decide(
         self,
@@ -247,9 +247,11 @@ class RedisLimiter(Limiter):
         try:
             now = self._clock() if self._clock is not None else None
             if now is None:
-                seconds, micros = self.client.time()
+                # redis-py types its sync and async clients' answers as one union: this is sync.
+                seconds, micros = cast(tuple[int, int], self.client.time())
                 now = seconds * US + micros
-            return int(self.client.zcount(f"{self.base_key(app)}:f", f"({now - MINUTE_US}", "+inf"))
+            count = self.client.zcount(f"{self.base_key(app)}:f", f"({now - MINUTE_US}", "+inf")
+            return int(cast(int, count))
         except redis.exceptions.RedisError as exc:
             raise LimiterUnavailable(f"limiter: Redis failed: {exc}") from exc
 

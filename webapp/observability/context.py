@@ -47,5 +47,5 @@ def install_record_factory() -> None:
         record.task_name = TASK_NAME.get()
         return record
 
-    factory.stamps_context = True  # type: ignore[attr-defined]
+    factory.stamps_context = True  # type: ignore[attr-defined]  # a marker: installed once
     logging.setLogRecordFactory(factory)

@@ -12,7 +12,8 @@ time by that much. Deleting a connection deletes its events, which a counter sho
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
@@ -94,7 +95,7 @@ def _usage_by_app() -> dict[str, dict[str, int]]:
 
 def _sum_usage(days: QuerySet[UsageDay]) -> dict[str, dict[str, int]]:
     sums = {f"sum_{name}": Sum(field) for name, field in USAGE_SUMS.items()}
-    rows = days.order_by().values("app").annotate(**sums)
+    rows: Iterable[Any] = days.order_by().values("app").annotate(**sums)
     return {row["app"]: {name: row[f"sum_{name}"] or 0 for name in USAGE_SUMS} for row in rows}
 
 
@@ -197,7 +198,8 @@ def _queue_depth() -> Iterator[Metric]:
         f"{PREFIX}_broker_up", "1 if the broker answered the queue depth query, else 0."
     )
     for lane in LANES:
-        if depths.get(lane) is not None:
-            depth.add_metric([lane], depths[lane])
+        lane_depth = depths.get(lane)
+        if lane_depth is not None:
+            depth.add_metric([lane], lane_depth)
     readable.add_metric([], int(all(depths.get(lane) is not None for lane in LANES)))
     yield from (depth, readable)

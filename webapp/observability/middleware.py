@@ -29,7 +29,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = valid_request_id(request.headers.get(HEADER)) or new_request_id()
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # ours, for views to read
         REQUEST_ID.set(request_id)
         started = time.monotonic()
         response = self.get_response(request)

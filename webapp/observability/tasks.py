@@ -18,7 +18,7 @@ from webapp.observability.context import REQUEST_ID, TASK_ID, TASK_NAME, valid_r
 HEADER = "request_id"
 # task id -> tokens to restore the previous values at postrun. prerun and postrun of one task run
 # in the same process and thread, so a plain dict keyed by task id is enough.
-_RESTORE: dict[str, tuple[Token, Token, Token]] = {}
+_RESTORE: dict[str, tuple[Token[str | None], Token[str | None], Token[str | None]]] = {}
 
 
 def _add_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -1,6 +1,7 @@
 """The CSV export's filter: an inclusive UTC date range, and optionally one developer app."""
 
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -15,8 +16,8 @@ class UsageExportForm(forms.Form):
     end = forms.DateField(required=False, input_formats=["%Y-%m-%d"], widget=DATE)
     app = forms.CharField(required=False, max_length=255, label="Developer app (client id)")
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         today = timezone.now().date()

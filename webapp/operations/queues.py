@@ -54,7 +54,7 @@ def _redis_depths(url: str, lanes: tuple[str, ...]) -> dict[str, int | None]:
 def _filesystem_depths(lanes: tuple[str, ...]) -> dict[str, int | None]:
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     folder = options.get("data_folder_in")
-    if not folder:
+    if not isinstance(folder, str) or not folder:
         return dict.fromkeys(lanes)
     depths: dict[str, int | None] = dict.fromkeys(lanes, 0)
     try:

@@ -215,7 +215,7 @@ def events_by_day(app: str, today: date, days: int = EVENT_DAYS) -> list[EventBu
     return out
 
 
-def _event_bucket(label: str, row: dict) -> EventBucket:
+def _event_bucket(label: str, row: dict[str, int | None]) -> EventBucket:
     return EventBucket(
         label, row.get("throttled") or 0, row.get("responses_429") or 0, row.get("errors") or 0
     )

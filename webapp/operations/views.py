@@ -2,6 +2,7 @@
 
 import csv
 from datetime import UTC
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -20,7 +21,7 @@ CSV_COLUMNS = ("day", "developer_app", "tenant", "calls", "errors", "throttled",
 ROW_FIELDS = ("day", "app", "tenant", "calls", "errors", "throttled", "responses_429", "retries")
 
 
-def _apps_context() -> dict:
+def _apps_context() -> dict[str, Any]:
     now = timezone.now().astimezone(UTC)
     overviews = [
         reports.app_overview(app, now=now) for app in DeveloperApp.objects.order_by("name")
@@ -35,7 +36,7 @@ def _apps_context() -> dict:
     return {"overviews": overviews, "as_of": now}
 
 
-def _work_context() -> dict:
+def _work_context() -> dict[str, Any]:
     return {
         "queues": queue_depths(),
         "failed_syncs": reports.recent_failed_syncs(),
@@ -79,7 +80,9 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     form = UsageExportForm(request.GET)
     if not form.is_valid():
         problems = "; ".join(
-            f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
+            f"{name}: {' '.join(map(str, errors))}"
+            if name != "__all__"
+            else " ".join(map(str, errors))
             for name, errors in form.errors.items()
         )
         return HttpResponse(

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import CharField
 from django.utils import timezone
 
 from webapp.keap.results import Contact as KeapContact
@@ -70,9 +71,16 @@ _LIST_JSON = json.JSONEncoder(
 # Only for what orjson cannot write (scrubbed lists, tag ids past 64 bits): rare, so plain json.
 _encode_json = _LIST_JSON.encode
 _PERSON = f"onramp-contact{NORMALISATION_VERSION}".encode()[:16]
+
+
+def _max_length(name: str) -> int:
+    field = Contact._meta.get_field(name)
+    assert isinstance(field, CharField) and field.max_length is not None
+    return field.max_length
+
+
 _MAX_LENGTH = {
-    name: Contact._meta.get_field(name).max_length
-    for name in ("given_name", "family_name", "email", "company")
+    name: _max_length(name) for name in ("given_name", "family_name", "email", "company")
 }
 
 
@@ -139,7 +147,7 @@ def _raw_json(record: KeapContact) -> tuple[bytes, str, bool]:
     return text.encode(), text, False
 
 
-def _list_json(items: list, clean: bool) -> str:
+def _list_json(items: list[Any], clean: bool) -> str:
     if not items:
         return "[]"
     items = items[:MAX_LIST_ITEMS]
@@ -166,20 +174,20 @@ class PreparedPage:
     with the records that could not be made into rows."""
 
     fetched: int
-    rows: dict[int, tuple]
+    rows: dict[int, tuple[Any, ...]]
     skipped: list[tuple[Any, str]]
 
 
 def prepare_page(*, connection_id: int, records: list[KeapContact]) -> PreparedPage:
     """Each record as the row to upsert (no database access: run it outside the transaction)."""
-    rows: dict[int, tuple] = {}
+    rows: dict[int, tuple[Any, ...]] = {}
     skipped: list[tuple[Any, str]] = []
     adapt_datetime = _datetime_adapter()
     new = hashlib.blake2b
     max_given, max_family = _MAX_LENGTH["given_name"], _MAX_LENGTH["family_name"]
     max_email, max_company = _MAX_LENGTH["email"], _MAX_LENGTH["company"]
     for record in records:
-        keap_id = getattr(record, "id", None)
+        keap_id: Any = getattr(record, "id", None)  # checked, whatever the record holds
         try:
             if not 0 < keap_id <= MAX_KEAP_ID:
                 skipped.append((keap_id, "Keap id out of range"))
@@ -291,7 +299,7 @@ def store_page(
     return result
 
 
-def _upsert(rows: list[tuple], result: PageResult, existing: dict[int, str]) -> None:
+def _upsert(rows: list[tuple[Any, ...]], result: PageResult, existing: dict[int, str]) -> None:
     """Bulk upsert; if the database refuses the batch, store row by row and skip the refused."""
     synced_at = _datetime_adapter()(timezone.now())
     try:
@@ -360,7 +368,7 @@ def _upsert_sql(vendor: str, rows: int = 1) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)} {conflict}"  # noqa: S608
 
 
-def _page_json(rows: list[tuple]) -> str:
+def _page_json(rows: list[tuple[Any, ...]]) -> str:
     """The rows as one JSON array for PostgreSQL. The columns that hold JSON text already (the
     lists and the raw record, valid JSON by construction) are spliced in as JSON values rather
     than quoted as strings, so PostgreSQL parses each of them once, not twice."""
@@ -373,7 +381,7 @@ def _page_json(rows: list[tuple]) -> str:
     return f"[{joined}]"
 
 
-def _execute(rows: list[tuple], synced_at: Any) -> None:
+def _execute(rows: list[tuple[Any, ...]], synced_at: Any) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_upsert_sql("postgresql"), [synced_at, _page_json(rows)])
@@ -401,4 +409,4 @@ def _sqlite_max_parameters() -> int:
     getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+
     if getlimit is None:
         return 999  # SQLite's default limit before 3.32
-    return min(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 20_000)
+    return min(int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)), 20_000)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from webapp.celery import Task
 from webapp.sync import flows, worker
 from webapp.sync.models import SyncRun
 
@@ -24,6 +25,7 @@ DATABASE_RETRIES = 10
 
 
 @shared_task(
+    base=Task,
     bind=True,
     ignore_result=True,
     # Safe to run twice: the run is claimed with a conditional UPDATE and resumes at the
@@ -33,7 +35,7 @@ DATABASE_RETRIES = 10
     time_limit=TIME_LIMIT,
     max_retries=DATABASE_RETRIES,
 )
-def run_sync(self, *, run_id: int) -> str:  # type: ignore[no-untyped-def]
+def run_sync(self: Task, *, run_id: int) -> str:
     """Work one sync run from its checkpoint; queue its next slice or its retry."""
     try:
         outcome = worker.work_on_run(run_id=run_id)
@@ -48,7 +50,7 @@ def run_sync(self, *, run_id: int) -> str:  # type: ignore[no-untyped-def]
         countdown = max(0.0, (due_at - timezone.now()).total_seconds()) if due_at else 0.0
         # The run itself counts its retries (they survive the watchdog's re-enqueues).
         raise self.retry(countdown=countdown, max_retries=None)
-    return outcome.value
+    return str(outcome.value)
 
 
 @shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +16,7 @@ from django_htmx.http import trigger_client_event
 
 from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
+from webapp.http import CustomerRequest
 from webapp.sync import flows
 from webapp.sync.models import Contact, SyncRun
 
@@ -39,7 +40,7 @@ def progress_context(connection: KeapConnection) -> dict[str, Any]:
     }
 
 
-def contacts_context(request: HttpRequest, connection: KeapConnection) -> dict[str, Any]:
+def contacts_context(request: CustomerRequest, connection: KeapConnection) -> dict[str, Any]:
     """One page of the connection's contacts, searched by `q` (names, email)."""
     query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     contacts = Contact.objects.for_connection(connection).only(
@@ -51,12 +52,12 @@ def contacts_context(request: HttpRequest, connection: KeapConnection) -> dict[s
     return {"connection": connection, "contacts_page": page, "q": query}
 
 
-def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str, Any]:
+def panel_context(request: CustomerRequest, connection: KeapConnection) -> dict[str, Any]:
     """Everything `sync/_panel.html` needs, to merge into the connection page's context."""
     return {**progress_context(connection), **contacts_context(request, connection)}
 
 
-def _progress_response(request: HttpRequest, connection: KeapConnection) -> HttpResponse:
+def _progress_response(request: CustomerRequest, connection: KeapConnection) -> HttpResponse:
     context = progress_context(connection)
     response = render(request, "sync/_panel.html#progress", context)
     watched = request.GET.get("run", "")
@@ -69,7 +70,7 @@ def _progress_response(request: HttpRequest, connection: KeapConnection) -> Http
 
 @require_GET
 @login_required
-def progress(request: HttpRequest, pk: int) -> HttpResponse:
+def progress(request: CustomerRequest, pk: int) -> HttpResponse:
     """The progress fragment htmx polls while a run is active; the page itself without htmx."""
     connection = connection_for_user(request, pk)
     if not request.htmx:
@@ -79,7 +80,7 @@ def progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def contacts(request: HttpRequest, pk: int) -> HttpResponse:
+def contacts(request: CustomerRequest, pk: int) -> HttpResponse:
     """The contacts table (search `q`, `page`); the connection page itself without htmx."""
     connection = connection_for_user(request, pk)
     if not request.htmx:
@@ -89,7 +90,7 @@ def contacts(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+def sync_now(request: CustomerRequest, pk: int) -> HttpResponse:
     """Start an incremental sync now (a full one if the connection never synced)."""
     connection = connection_for_user(request, pk)
     flows.start_sync(connection=connection, kind=SyncRun.Kind.INCREMENTAL)
@@ -100,7 +101,7 @@ def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-def cancel(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+def cancel(request: CustomerRequest, pk: int, run_pk: int) -> HttpResponse:
     """Cancel a run: at once if queued, after its current page if running."""
     connection = connection_for_user(request, pk)
     run = get_object_or_404(SyncRun.objects.for_connection(connection), pk=run_pk)

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin
 
 from webapp.readonly_admin import ReadOnlyAdmin
@@ -20,7 +22,7 @@ class UsageDayAdmin(RollupAdmin):
                     "throttled", "responses_429")  # fmt: skip
     list_filter = ("lane",)
     search_fields = ("tenant", "operation", "app")
-    fields = ("day", *_KEY, *COUNTER_FIELDS, "latency_max_ms")
+    fields: ClassVar[tuple[str, ...]] = ("day", *_KEY, *COUNTER_FIELDS, "latency_max_ms")
     readonly_fields = fields
     ordering = ("-day",)
 
@@ -31,7 +33,7 @@ class UsageMinuteAdmin(RollupAdmin):
                     "throttled", "responses_429")  # fmt: skip
     list_filter = ("lane",)
     search_fields = ("tenant", "operation", "app")
-    fields = ("minute", *_KEY, *COUNTER_FIELDS, "latency_max_ms")
+    fields: ClassVar[tuple[str, ...]] = ("minute", *_KEY, *COUNTER_FIELDS, "latency_max_ms")
     readonly_fields = fields
     ordering = ("-minute",)
 

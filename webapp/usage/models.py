@@ -134,7 +134,7 @@ def _sums() -> dict[str, Any]:
     return sums
 
 
-class RollupQuerySet(models.QuerySet):
+class RollupQuerySet(models.QuerySet[Any]):
     """Filters and sums shared by the minute and day rollups. Nothing here reads raw records."""
 
     bucket_field = "minute"
@@ -297,7 +297,7 @@ class UsageDay(RollupFields):
         return f"{self.tenant} {self.operation} {self.day}: {self.calls}"
 
 
-class RawCallQuerySet(models.QuerySet):
+class RawCallQuerySet(models.QuerySet["RawCall"]):
     def older_than(self, cutoff: datetime) -> RawCallQuerySet:
         return self.filter(at__lt=cutoff)
 
@@ -330,7 +330,7 @@ class RawCall(models.Model):
         return f"{self.operation} {self.tenant} {self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
-class LatestQuotaQuerySet(models.QuerySet):
+class LatestQuotaQuerySet(models.QuerySet["LatestQuota"]):
     def for_app(self, app: str) -> LatestQuotaQuerySet:
         """Newest first, so `.first()` is the last quota headers Keap sent for this app."""
         return self.filter(app=app).order_by("-seen_at")

@@ -27,6 +27,7 @@ import threading
 import uuid
 from collections import deque
 from pathlib import Path
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -68,7 +69,8 @@ class RedisBuffer:
 
     def backlog(self) -> int:
         """Records waiting to be flushed."""
-        return int(self.client.llen(self.pending))
+        # redis-py types its sync and async clients' answers as one union: these are sync.
+        return int(cast(int, self.client.llen(self.pending)))
 
     def requeue(self, claim_id: str) -> int:
         """Return a claim's records to the pending list (-1 if the claim is already gone)."""
@@ -86,9 +88,10 @@ class RedisBuffer:
         """Settle claims left by flushers that died: discard if written, else re-queue. Returns count."""
         from webapp.usage.models import FlushedBatch
 
-        now = int(self.client.time()[0])
+        now = int(cast(tuple[int, int], self.client.time())[0])
         recovered = 0
-        for raw_id, raw_at in self.client.hgetall(self.claims).items():
+        claims = cast(dict[bytes, bytes], self.client.hgetall(self.claims))
+        for raw_id, raw_at in claims.items():
             claim_id = raw_id.decode()
             if now - int(raw_at) < older_than_seconds:
                 continue
@@ -139,10 +142,10 @@ def _parse(lines: list[bytes]) -> list[CallRecord]:
 
 
 _redis_lock = threading.Lock()
-_redis_cached: tuple[tuple[object, ...], RedisBuffer | None] | None = None
+_redis_cached: tuple[tuple[str, str, float], RedisBuffer | None] | None = None
 
 
-def _redis_settings() -> tuple[object, ...]:
+def _redis_settings() -> tuple[str, str, float]:
     return (
         settings.USAGE_REDIS_URL or settings.REDIS_URL,
         settings.USAGE_REDIS_PREFIX,
@@ -163,9 +166,9 @@ def redis_buffer() -> RedisBuffer | None:
             buffer = None
             if url:
                 client = redis.Redis.from_url(
-                    str(url), socket_timeout=float(timeout), socket_connect_timeout=float(timeout)
+                    url, socket_timeout=timeout, socket_connect_timeout=timeout
                 )
-                buffer = RedisBuffer(client, str(prefix))
+                buffer = RedisBuffer(client, prefix)
             _redis_cached = (key, buffer)
         return _redis_cached[1]
 

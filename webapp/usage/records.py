@@ -54,7 +54,7 @@ class CallRecord:
     def to_json(self) -> str:
         """The compact line pushed onto the Redis buffer."""
         us = (self.at - _EPOCH) // timedelta(microseconds=1)
-        row = {
+        row: dict[str, Any] = {
             "a": self.app,
             "t": self.tenant,
             "c": self.connection_id,

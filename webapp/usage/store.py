@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
+from django.db.models import Field, Model
 
 from webapp.usage.models import (
     COUNTER_FIELDS,
@@ -80,13 +81,13 @@ def _raw(r: CallRecord) -> RawCall:
 
 def _aggregate(
     records: Iterable[CallRecord],
-) -> tuple[dict[tuple, list[int]], dict[tuple, list[int]]]:
+) -> tuple[dict[tuple[Any, ...], list[int]], dict[tuple[Any, ...], list[int]]]:
     """Sum the batch per rollup key in Python, so each key costs one row in one statement.
 
     Values are COUNTER_FIELDS in order, then latency max.
     """
-    minutes: dict[tuple, list[int]] = {}
-    days: dict[tuple, list[int]] = {}
+    minutes: dict[tuple[Any, ...], list[int]] = {}
+    days: dict[tuple[Any, ...], list[int]] = {}
     width = len(COUNTER_FIELDS) + 1
     for r in records:
         at = r.at.astimezone(UTC)
@@ -110,33 +111,33 @@ def _aggregate(
 
 
 def _upsert(
-    model: type[UsageMinute] | type[UsageDay], bucket: str, rows: dict[tuple, list[int]]
+    model: type[UsageMinute] | type[UsageDay], bucket: str, rows: dict[tuple[Any, ...], list[int]]
 ) -> None:
     """INSERT the rows; where the key exists, ADD the counters and keep the larger maximum."""
     if not rows:
         return
     qn = connection.ops.quote_name
-    meta = model._meta
-    table = qn(meta.db_table)
+
+    def column(name: str) -> str:
+        return str(_field(model, name).column)
+
+    table = qn(model._meta.db_table)
     key_fields = (*KEY_FIELDS, bucket)
     value_fields = (*COUNTER_FIELDS, "latency_max_ms")
-    columns = [meta.get_field(f).column for f in (*key_fields, *value_fields)]
-    bucket_field = meta.get_field(bucket)
+    columns = [column(f) for f in (*key_fields, *value_fields)]
+    bucket_field = _field(model, bucket)
     greatest = "MAX" if connection.vendor == "sqlite" else "GREATEST"
-    updates = [
-        f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}"
-        for c in (meta.get_field(f).column for f in COUNTER_FIELDS)
-    ]
-    max_col = qn(meta.get_field("latency_max_ms").column)
+    updates = [f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in map(column, COUNTER_FIELDS)]
+    max_col = qn(column("latency_max_ms"))
     updates.append(f"{max_col} = {greatest}({table}.{max_col}, excluded.{max_col})")
-    conflict = ", ".join(qn(meta.get_field(f).column) for f in key_fields)
+    conflict = ", ".join(qn(column(f)) for f in key_fields)
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Sorted, so two flushers lock the same keys in the same order and cannot deadlock on PostgreSQL.
     items = sorted(rows.items(), key=lambda kv: tuple(str(k) for k in kv[0]))
     with connection.cursor() as cursor:
         for start in range(0, len(items), UPSERT_CHUNK):
             chunk = items[start : start + UPSERT_CHUNK]
-            params: list[object] = []
+            params: list[Any] = []
             for key, values in chunk:
                 prepared_bucket = bucket_field.get_db_prep_value(key[-1], connection)
                 params.extend((*key[:-1], prepared_bucket, *values))
@@ -148,9 +149,15 @@ def _upsert(
             )
 
 
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a column of the model's own, not a relation's other side
+    return field
+
+
 def _update_latest_quota(records: Iterable[CallRecord]) -> None:
     """Keep the newest non-empty quota headers per (app, tenant); an older batch never wins."""
-    newest: dict[tuple[str, str], tuple[datetime, dict]] = {}
+    newest: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = {}
     for r in records:
         if r.quota and ((r.app, r.tenant) not in newest or r.at > newest[(r.app, r.tenant)][0]):
             newest[(r.app, r.tenant)] = (r.at, dict(r.quota))

@@ -5,13 +5,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
+from webapp.http import CustomerRequest
 from webapp.usage import reports
 from webapp.usage.models import UsageTotals
 
@@ -59,7 +60,7 @@ def _bars(points: list[tuple[str, int, int]]) -> list[Bar]:
     ]
 
 
-def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str, Any]:
+def panel_context(request: CustomerRequest, connection: KeapConnection) -> dict[str, Any]:
     """Everything the usage panel shows, read from rollups only (fast with years of history)."""
     app = connection.developer_app
     # This connection's operations today, and its total as their sum (one read for both).
@@ -100,7 +101,7 @@ def panel_context(request: HttpRequest, connection: KeapConnection) -> dict[str,
 
 @require_GET
 @login_required
-def panel(request: HttpRequest, pk: int) -> HttpResponse:
+def panel(request: CustomerRequest, pk: int) -> HttpResponse:
     """The usage panel alone, for htmx to refresh in place."""
     connection = connection_for_user(request, pk)
     context = {"connection": connection, **panel_context(request, connection)}

@@ -11,7 +11,7 @@ from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from allauth.mfa.utils import decrypt
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webapp.accounts.models import User
 
@@ -25,7 +25,7 @@ DEMO_USERS = (
 class Command(BaseCommand):
     help = "Create a demo customer and a staff user with known passwords (development only)."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--force", action="store_true", help="Run even with DEBUG off (never in production)."
         )
