@@ -5,7 +5,7 @@ Keap's) through tests/sandbox/server.py, then drives it over real HTTP from seve
 processes with keep-alive connections. The last line printed is a JSON object:
 `{"small_calls_per_s": ..., "page_1000_per_s": ..., ...}`.
 
-    .venv/bin/python bench/sandbox.py [--seconds 8] [--clients 4] [--threads 4]
+    .venv/bin/python bench/sandbox.py [--seconds 8] [--clients 3] [--threads 4]
 """
 
 import argparse

@@ -1,4 +1,6 @@
-"""docker-compose.yml, the Dockerfile and the README's deploy steps, checked against each other.
+"""docker-compose.yml, the Dockerfile and the documented deploy steps, checked against each other.
+
+The deploy steps are docs/operations.md, "Deploying with docker-compose.yml".
 
 No Docker engine runs here, so the compose file is read as data: every service, its command, health
 check, environment and start order. What can run without Docker does run: the environment compose
@@ -60,7 +62,7 @@ def _dotenv(text: str) -> dict[str, str]:
 
 
 def _sample_env() -> dict[str, str]:
-    """.env as the README says to make it: .env.example with the required blanks filled in."""
+    """.env as docs/operations.md says to make it: .env.example with the required blanks filled."""
     return {**_dotenv((ROOT / ".env.example").read_text()), **FILLED_IN}
 
 
@@ -389,34 +391,34 @@ def test_static_files_collected_as_the_image_does_are_served_by_whitenoise(tmp_p
     assert "immutable" in cache_control  # hashed names are cached for good
 
 
-# --- the README ------------------------------------------------------------------------------------
+# --- the deploy steps in docs/operations.md --------------------------------------------------------
 
 
 def _deploy_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("## Deploying with docker-compose.yml")
-    end = readme.find("\n## ", start + 1)
-    return readme[start : end if end != -1 else len(readme)]
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    start = doc.index("## Deploying with docker-compose.yml")
+    end = doc.find("\n## ", start + 1)
+    return doc[start : end if end != -1 else len(doc)]
 
 
-def _readme_commands() -> list[str]:
+def _deploy_commands() -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", _deploy_section(), re.DOTALL)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def test_the_readme_deploy_steps_go_from_env_file_to_a_running_stack():
-    commands = _readme_commands()
+def test_the_deploy_steps_go_from_env_file_to_a_running_stack():
+    commands = _deploy_commands()
     docker = [c for c in commands if c.startswith("docker compose")]
     assert commands[0] == "cp .env.example .env"
     assert commands.index("docker compose build") < commands.index("docker compose up -d")
     assert "docker compose up -d --scale worker=3" in docker
 
 
-def test_the_readme_names_only_services_and_profiles_the_compose_file_has():
+def test_the_deploy_steps_name_only_services_and_profiles_the_compose_file_has():
     services = _services()
     profiles = {p for service in services.values() for p in service.get("profiles", [])}
-    docker = [shlex.split(c) for c in _readme_commands() if c.startswith("docker compose")]
+    docker = [shlex.split(c) for c in _deploy_commands() if c.startswith("docker compose")]
     named_profiles = {
         words[words.index("--profile") + 1] for words in docker if "--profile" in words
     }
@@ -436,17 +438,17 @@ def test_the_readme_names_only_services_and_profiles_the_compose_file_has():
             assert f"profile `{profile}`" in what
 
 
-def test_the_readme_deploy_section_names_real_variables_and_endpoints():
+def test_the_deploy_steps_name_real_variables_and_endpoints():
     section = _deploy_section()
     listed = set(_dotenv((ROOT / ".env.example").read_text()))
     named = set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", section))
-    named |= {line.split("=")[0] for line in _readme_commands() if re.match(r"^[A-Z_]+=", line)}
-    assert named - listed == set(), "README names variables .env.example lacks"
+    named |= {line.split("=")[0] for line in _deploy_commands() if re.match(r"^[A-Z_]+=", line)}
+    assert named - listed == set(), "docs/operations.md names variables .env.example lacks"
     for path in ("/healthz", "/readyz", "/metrics"):
         assert f"`GET {path}`" in section
-    # The settings the README lists for trying the sandbox are all read by Onramp.
+    # The settings docs/operations.md lists for trying the sandbox are all read by Onramp.
     sandbox_lines = dict(
-        line.split("=", 1) for line in _readme_commands() if re.match(r"^[A-Z_]+=", line)
+        line.split("=", 1) for line in _deploy_commands() if re.match(r"^[A-Z_]+=", line)
     )
     assert sandbox_lines["KEAP_TOKEN_URL"].startswith("http://sandbox:8001/")
     assert "8001:8001" in _services()["sandbox"]["ports"][0]

@@ -211,8 +211,9 @@ def test_fifty_concurrent_callers_cause_exactly_one_refresh(owner_client, connec
 def test_worker_killed_between_keaps_answer_and_the_commit(
     owner_client, connect, keap, settings, mailoutbox
 ):
-    """The documented outcome (README, "Tokens"): the row is untouched; Keap has rotated, so the
-    next refresh is refused and the connection turns needs-reconnect, and its owner is told."""
+    """The documented outcome (docs/architecture.md, "Tokens"): the row is untouched; Keap has
+    rotated, so the next refresh is refused and the connection turns needs-reconnect, and its
+    owner is told."""
     connection = connect(owner_client)
     _expire(connection)
     before = KeapConnection.objects.values().get(pk=connection.pk)

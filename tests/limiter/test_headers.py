@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from webapp.limiter import Limits, QuotaSnapshot, QuotaWindow, parse_quota_headers
 from webapp.limiter.base import reconcile_targets
 
-# As Keap sent them in August 2026 (API.md 4.2), with the two-window tenant headers.
+# As Keap sent them in August 2026 (docs/keap/API.md §4.2), with the two-window tenant headers.
 KEAP_2026 = {
     "x-keap-product-quota-limit": "150000",
     "x-keap-product-quota-time-unit": "day",

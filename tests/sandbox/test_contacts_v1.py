@@ -9,7 +9,7 @@ from tests.sandbox.openapi import V1, validate
 
 PATH = "/crm/rest/v1/contacts"
 ITEM = "/v1/contacts/{id}"
-# On the wire though not in the document (API.md 2.2).
+# On the wire though not in the document (docs/keap/API.md §2.2).
 WIRE_EXTRAS = {"last_updated_utc_millis", "tag_ids"}
 V1_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$"
 

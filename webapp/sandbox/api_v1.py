@@ -1,8 +1,9 @@
 """Keap REST v1 (`/crm/rest/v1/...`): userinfo, account profile, contacts and API goals.
 
 Shapes follow the v1 OpenAPI document (UserInfoDTO, AccountProfile, ContactList, FullContact,
-GoalEventResultDTO) and the wire samples in API.md 2.2. Optional fields that have no value are
-left out (the document allows no nulls; the `v1_nulls` switch sends them as Keap was seen to).
+GoalEventResultDTO) and the wire samples in docs/keap/API.md §2.2. Optional fields that have no
+value are left out (the document allows no nulls; the `v1_nulls` switch sends them as Keap was
+seen to).
 Errors are `{"message": ...}`.
 """
 

@@ -238,7 +238,7 @@ def parse_time(value: str, name: str, *, strict: bool = False) -> int:
     """Parse an ISO-8601 timestamp to epoch milliseconds; raise BadInput when it isn't one.
 
     v1's `since`/`until` are lenient (a missing offset means UTC); v2 filters are `strict`:
-    API.md says they must carry an offset, e.g. `2026-01-01T00:00:00.000Z`.
+    docs/keap/API.md §2.3 says they must carry an offset, e.g. `2026-01-01T00:00:00.000Z`.
     """
     text = value.strip()
     if strict and not V2_TIME.match(text):
@@ -527,7 +527,7 @@ def to_v1(contact, *, full: bool, nulls: bool = False) -> dict:
         "anniversary": data.get("anniversary"),
         "date_created": v1_time(contact.created_ms),
         "last_updated": v1_time(contact.updated_ms),
-        # On the wire though not in the spec (API.md 2.2).
+        # On the wire though not in the spec (docs/keap/API.md §2.2).
         "last_updated_utc_millis": contact.updated_ms,
     }
     for key in SCALARS_V1:

@@ -223,7 +223,7 @@ def _new_fault(body: dict) -> Fault:
 @csrf_exempt
 @require_http_methods(["GET", "POST", "DELETE"])
 def faults_view(request: HttpRequest) -> JsonResponse:
-    """GET injected faults; POST one (see README); DELETE clears them all."""
+    """GET injected faults; POST one (see webapp/sandbox/README.md); DELETE clears them all."""
     if request.method == "DELETE":
         Fault.objects.all().delete()
     elif request.method == "POST":
@@ -365,7 +365,7 @@ def api_keys(request: HttpRequest, app_name: str) -> JsonResponse:
     member = Membership.objects.filter(tenant=tenant).order_by("-is_admin", "pk").first()
     if member is None:
         return _error(409, f"Tenant {app_name} has no users to own a key")
-    # SAKs carry Keap's KeapAK- prefix (API.md 1.10); a PAT's shape is not documented.
+    # SAKs carry Keap's KeapAK- prefix (docs/keap/API.md §1.10); a PAT's shape is not documented.
     value = f"KeapAK-{new_secret(40)}" if kind == ApiKey.SAK else new_secret(44)
     key = ApiKey.objects.create(
         tenant=tenant,

@@ -1,9 +1,9 @@
 """Keap's API gateway: authenticate, meter and (when asked) misbehave, before any routing.
 
 Like Keap's Apigee gateway it answers with a `fault` body before any route is looked at, so an
-unauthenticated request to a path that does not exist still gets a 401 (API.md 5.1). Then every
-authenticated request is metered (`quota.admit`, one write transaction), refused with 429 when
-over a limit, and put through any injected faults. Every metered response leaves with the
+unauthenticated request to a path that does not exist still gets a 401 (docs/keap/API.md §5.1).
+Then every authenticated request is metered (`quota.admit`, one write transaction), refused with
+429 when over a limit, and put through any injected faults. Every metered response leaves with the
 `x-keap-tenant-id` and quota headers.
 """
 

@@ -33,8 +33,8 @@ class TokenError(Exception):
 
 
 INVALID_CODE = ("invalid_grant", "Invalid authorization code")
-# The current gateway's wording for a reused, rotated or expired refresh token (API.md 1.7),
-# and the Mashery-era one behind the `refresh_error` switch.
+# The current gateway's wording for a reused, rotated or expired refresh token
+# (docs/keap/API.md §1.7), and the Mashery-era one behind the `refresh_error` switch.
 INVALID_REFRESH = ("invalid_request", "Invalid Refresh Token")
 LEGACY_INVALID_REFRESH = ("invalid_grant", "Invalid refresh token")
 
@@ -128,7 +128,8 @@ def refresh(*, developer_app: DeveloperApp, refresh_token: str) -> TokenPair:
         if grant is None:
             raise _invalid_refresh()
         if switches.current()["refresh_revokes_access_token"]:
-            # UNCONFIRMED in Keap (API.md 1.6); off by default: old access tokens live on.
+            # UNCONFIRMED in Keap (docs/keap/API.md §1.6); off by default: old access tokens
+            # live on.
             AccessToken.objects.filter(grant=grant).delete()
         return _issue(grant=grant, origin_code=grant.origin_code, now=now, expected_refresh=old)
 

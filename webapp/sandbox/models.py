@@ -120,7 +120,8 @@ class AuthorizationCode(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
     keap_user = models.ForeignKey(KeapUser, on_delete=models.CASCADE)
     redirect_uri = models.TextField()
-    # Recorded but not enforced: Keap documents no PKCE (API.md 1.2). Kept so a switch can enforce.
+    # Recorded but not enforced: Keap documents no PKCE (docs/keap/API.md §1.2). Kept so a switch
+    # can enforce.
     code_challenge = models.CharField(max_length=200, blank=True)
     code_challenge_method = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField()
@@ -146,7 +147,7 @@ class Grant(models.Model):
     """One developer app's access to one tenant on behalf of one Keap user.
 
     Holds the single current refresh token: Keap rotates refresh tokens and the old one dies at
-    once (API.md 1.6), so there is never more than one per grant.
+    once (docs/keap/API.md §1.6), so there is never more than one per grant.
     """
 
     developer_app = models.ForeignKey(DeveloperApp, on_delete=models.CASCADE)
@@ -223,7 +224,10 @@ class ClockOffset(models.Model):
 
 
 class ApiKey(models.Model):
-    """A Personal Access Token or Service Account Key, sent as `X-Keap-API-Key` (API.md 1.10)."""
+    """A Personal Access Token or Service Account Key, sent as `X-Keap-API-Key`.
+
+    Keap's rules for both are in docs/keap/API.md §1.10.
+    """
 
     PAT = "pat"
     SAK = "sak"
@@ -396,7 +400,7 @@ class Fault(models.Model):
 
 
 class LegacyBucket(models.Model):
-    """The legacy XML-RPC token bucket of one tenant (API.md 4.4)."""
+    """The legacy XML-RPC token bucket of one tenant (docs/keap/API.md §4.4)."""
 
     tenant_id = models.BigIntegerField(primary_key=True)
     tokens = models.FloatField()

@@ -1,7 +1,7 @@
 """Keap's OAuth 2.0 server: the authorize (sign-in, consent) pages and the token endpoint.
 
 Paths are Keap's own (`/app/oauth/authorize` on accounts.infusionsoft.com, `/token` on
-api.infusionsoft.com), so only the host differs from real Keap. See keap/API.md section 1.
+api.infusionsoft.com), so only the host differs from real Keap. See docs/keap/API.md §1.
 """
 
 import base64
@@ -80,7 +80,8 @@ def logout(request: HttpRequest) -> HttpResponse:
 def token(request: HttpRequest) -> HttpResponse:
     """Keap's token endpoint: exchange an authorization code, or rotate a refresh token."""
     grant_type = request.POST.get("grant_type", "")
-    # Keap answers any non-form body with this exact error (API.md 1.4, forum thread 16256).
+    # Keap answers any non-form body with this exact error (docs/keap/API.md §1.4, forum thread
+    # 16256).
     if request.content_type != "application/x-www-form-urlencoded" or not grant_type:
         return _token_error("invalid_request", "response_type or grant_type is required")
     RequestCount.increment(f"token:{grant_type if grant_type in KNOWN_GRANT_TYPES else 'other'}")
@@ -126,7 +127,7 @@ def _authenticate_client(
     request: HttpRequest,
 ) -> tuple[DeveloperApp, None] | tuple[None, HttpResponse]:
     # Keap documents body credentials for the code exchange and Basic for refresh; accept
-    # either on both (API.md 1.3, 1.4), but two that disagree are refused.
+    # either on both (docs/keap/API.md §1.3, §1.4), but two that disagree are refused.
     basic = None
     header = request.headers.get("Authorization", "")
     if header[:6].lower() == "basic ":

@@ -4,7 +4,7 @@ Semantics (Onramp's limiter mirrors these exactly; change both together):
 
 * A *principal* is what Keap meters a caller by: the developer app (`app:<id>`) for OAuth bearer
   tokens, or the key itself (`key:<id>`) for a PAT/SAK. Each request also belongs to a *tenant*.
-* Limits (defaults from API.md 4.1, all switchable, see `switches.py`):
+* Limits (defaults from docs/keap/API.md §4.1, all switchable, see `switches.py`):
   - per developer app: `app_limit_per_second` 25, `app_limit_per_minute` 1,500,
     `app_limit_per_day` 150,000;
   - per PAT/SAK: `key_limit_per_second` 10, `key_limit_per_minute` 240, `key_limit_per_day` 30,000;
@@ -218,8 +218,8 @@ def _retry_after(cur, window, principal, tenant_id, t, used, limits) -> int:
 
 
 def _legacy_bucket(cur, decision: Decision, tenant_id: int, t: float) -> None:
-    """API.md 4.4: 10,000 tokens, one back per 500 ms; when empty a call waits 500 ms, and a
-    fifth concurrently waiting call gets the ThrottlingException fault."""
+    """docs/keap/API.md §4.4: 10,000 tokens, one back per 500 ms; when empty a call waits 500 ms,
+    and a fifth concurrently waiting call gets the ThrottlingException fault."""
     settings = decision.settings
     size, refill = settings["legacy_bucket_size"], settings["legacy_refill_ms"] / 1000
     cur.execute(

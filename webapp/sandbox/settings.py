@@ -119,14 +119,15 @@ SANDBOX_REDIRECT_URIS = [
     if uri.strip()
 ]
 
-# Lifetimes from keap/API.md 1.6 (24 h access, 45 d refresh); the code lifetime is our choice.
+# Lifetimes from docs/keap/API.md §1.6 (24 h access, 45 d refresh); the code lifetime is our choice.
 SANDBOX_ACCESS_TOKEN_SECONDS = _env_int("SANDBOX_ACCESS_TOKEN_SECONDS", 24 * 3600)
 SANDBOX_REFRESH_TOKEN_SECONDS = _env_int("SANDBOX_REFRESH_TOKEN_SECONDS", 45 * 24 * 3600)
 SANDBOX_CODE_SECONDS = _env_int("SANDBOX_CODE_SECONDS", 600)
 
 # Switches and limits: the environment gives the defaults, `PUT /sandbox/api/settings` overrides
 # them at run time (stored in the database, so every worker sees the same values). `switches.py`
-# validates both. Limits are from API.md 4.1; the other choices are where API.md says UNCONFIRMED.
+# validates both. Limits are from docs/keap/API.md §4.1; the other choices are where it says
+# UNCONFIRMED.
 SANDBOX_DEFAULTS = {
     "access_token_seconds": SANDBOX_ACCESS_TOKEN_SECONDS,
     "refresh_token_seconds": SANDBOX_REFRESH_TOKEN_SECONDS,

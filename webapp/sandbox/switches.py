@@ -57,7 +57,8 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     # "keap": {"code":"429","message":"Quota Exceeded",...}; "fault": Apigee's policies.ratelimit.*
     "throttle_body": _one_of("keap", "fault"),
     "retry_after": _boolean,
-    # "invalid_request": today's gateway; "invalid_grant": the Mashery-era body (API.md 1.7).
+    # "invalid_request": today's gateway; "invalid_grant": the Mashery-era body
+    # (docs/keap/API.md §1.7).
     "refresh_error": _one_of("invalid_request", "invalid_grant"),
     "refresh_revokes_access_token": _boolean,
     # "quota": XML-RPC shares the REST quotas; "legacy": the old per-tenant token bucket.

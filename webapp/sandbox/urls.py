@@ -26,7 +26,7 @@ urlpatterns = [
     path("crm/rest/v2/contacts", api_v2.contact_collection, name="contacts_v2"),
     path("crm/rest/v2/contacts/<str:contact_id>", api_v2.contact_item, name="contact_v2"),
     path("crm/rest/v2/automations/goals/achieve", api_v2.achieve_goal, name="achieve_goal_v2"),
-    # Keap documents /crm/xmlrpc/v1; /crm/xmlrpc (no version) is used too (API.md 3.3).
+    # Keap documents /crm/xmlrpc/v1; /crm/xmlrpc (no version) is used too (docs/keap/API.md §3.3).
     re_path(r"^crm/xmlrpc(?:/v1)?$", xmlrpc_api.endpoint, name="xmlrpc"),
     # Catch-alls last: the gateway has already authenticated these, so they answer 404.
     re_path(r"^crm/rest/v2(?:/.*)?$", api_v2.not_found, name="rest_v2_not_found"),

@@ -1,7 +1,7 @@
 """Keap's XML-RPC endpoint (`/crm/xmlrpc/v1`), serving `FunnelService.achieveGoal`.
 
 Authenticated by the gateway with a Bearer token (or API key); the method's first argument, the
-legacy "private key", is required by the signature but ignored (API.md 3.3). Answers and
+legacy "private key", is required by the signature but ignored (docs/keap/API.md §3.3). Answers and
 faults are standard XML-RPC over HTTP 200, built with the stdlib. The result members mirror
 REST v1 in camelCase (Keap's names are UNCONFIRMED).
 """
