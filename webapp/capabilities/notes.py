@@ -3,7 +3,7 @@
 The notes are Python data (frozen dataclasses), not a JSON or YAML file: they are read-only, change
 only with a release, and so are checked like code (ruff, mypy, a typo in a status fails at import),
 need no loader or parser, and cost nothing per request. Each restates in Onramp's own words a fact
-from Keap's API FAQ (developer.infusionsoft.com/faqs) or from the newer sources gathered in API.md,
+from Keap's API FAQ (developer.infusionsoft.com/faqs) or from the newer sources gathered in docs/keap/API.md,
 and names those sources. Figures that change (this app's limits, today's calls) are not written
 here: a note with `shows_limits` gets them at render time from webapp.capabilities.limits.
 """

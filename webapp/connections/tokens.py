@@ -7,14 +7,14 @@ with the connection's row locked: lock, re-read, refresh only if nobody else alr
 new pair, and only then use it. The HTTP call to Keap is made while the lock is held, deliberately:
 that is what makes it single-flight.
 
-Outcomes, as DESIGN.md ("Tokens") sets them:
+Outcomes (docs/architecture.md, "Tokens"):
 - a 400 from the token endpoint, after the re-read under the lock shows nobody rotated, means Keap
   revoked the grant: the connection turns `needs reconnect`, its work stops, the owner is emailed;
 - timeouts and 5xx are retried with backoff and jitter, then a cooldown; they never flip the
   connection;
 - a worker killed after Keap answered but before the commit leaves the row exactly as it was (one
   UPDATE in one transaction). Keap has already rotated, so the next refresh gets a 400 and the
-  connection turns `needs reconnect` as above (see README, "Tokens").
+  connection turns `needs reconnect` as above (docs/architecture.md, "Tokens").
 """
 
 import logging

@@ -1,7 +1,7 @@
 """Keap developer apps: the credentials, endpoints and limits Onramp speaks to Keap with.
 
 Keap meters OAuth traffic per developer app (client id), summed over every customer it serves, and
-each customer's Keap app (tenant) has limits of its own (API.md section 4). Every limit is data
+each customer's Keap app (tenant) has limits of its own (docs/keap/API.md §4). Every limit is data
 here, editable in the admin, never a constant in code. An empty limit means "no such limit"; zero
 stops calls altogether.
 """
@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 from webapp import encryption
 from webapp.limiter.base import Limits
 
-# Named sets of limits. "Keap OAuth today" is API.md 4.1 (since June 2026); "Legacy FAQ" is what
+# Named sets of limits. "Keap OAuth today" is docs/keap/API.md §4.1 (since June 2026); "Legacy FAQ" is what
 # Keap's API FAQ still quotes (125,000 a day, 25 a second, nothing per minute or per tenant).
 PRESETS: dict[str, dict[str, int | None]] = {
     "keap_oauth_today": {

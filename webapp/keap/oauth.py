@@ -1,7 +1,7 @@
 """Keap's OAuth 2.0 authorization-code flow, through requests-oauthlib.
 
 Keap treats integrations as confidential clients: the code exchange sends client_id and client_secret
-in the form body and no Authorization header (API.md 1.3). PKCE is not documented by Keap; Onramp sends
+in the form body and no Authorization header (docs/keap/API.md §1.3). PKCE is not documented by Keap; Onramp sends
 an S256 challenge and the verifier anyway, which Keap ignores and which protects the code if it leaks.
 """
 
@@ -99,7 +99,7 @@ def refresh(app: DeveloperApp, *, refresh_token: str) -> TokenSet:
     """Trade a refresh token for a new pair. Keap rotates: the old refresh token dies at once.
 
     Client credentials go in a Basic header and the body carries only grant_type and refresh_token
-    (API.md 1.4). If Keap answers without a refresh token, the old one is kept.
+    (docs/keap/API.md §1.4). If Keap answers without a refresh token, the old one is kept.
     """
     session = _session(app, settings.KEAP_REDIRECT_URI)
     with _token_endpoint_errors("refresh token"):

@@ -1,6 +1,6 @@
 """Read Keap's `x-keap-*` quota headers into numbers the limiter can trust.
 
-Keap is the truth about what has been used, but its headers are loosely specified (API.md 4.2):
+Keap is the truth about what has been used, but its headers are loosely specified (docs/keap/API.md §4.2):
 the tenant headers carry two windows pipe-delimited (`10000|250000`, `minute|day`), older responses
 carry one, and any of them may be missing. Anything absurd (negative, huge, not a number, a window
 unit we do not know) is dropped with a warning; parsing never raises.
