@@ -8,6 +8,7 @@ SECRET_KEY and TOKEN_ENCRYPTION_KEYS are required and start-up fails loudly with
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 import dj_database_url
 import django_stubs_ext
@@ -39,19 +40,22 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    return _env_number(name, default, int, "a whole number")
 
 
 def env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "a number")
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _env_number(name: str, default: _N, read: type[_N], what: str) -> _N:
     value = os.environ.get(name, "")
     try:
-        return float(value) if value else default
+        return read(value) if value else default
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from None
 
 
 DEBUG = env_bool("DEBUG", True)
