@@ -11,7 +11,7 @@ from tests.factories import ConnectionFactory
 from webapp.connections import tokens
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.connections.tasks import keep_alive
-from webapp.sync import flows
+from webapp.sync import flows, worker
 from webapp.sync.models import SyncRun
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,7 @@ def test_force_refresh_after_keap_revoked_the_grant_marks_needs_reconnect(
 def test_work_queued_before_a_pause_stops_without_calling_keap(
     staff_client, owner_client, connect, keap
 ):
-    from webapp.goals import flows as goal_flows
+    from webapp.goals import delivery
     from webapp.goals.models import GoalCompletion
 
     connection = connect(owner_client, app="ab123")
@@ -132,8 +132,8 @@ def test_work_queued_before_a_pause_stops_without_calling_keap(
     _act(staff_client, "pause", connection)
     keap.reset_stats()
 
-    flows.work_on_run(run_id=run.pk)
-    goal_flows.deliver(completion_id=goal.pk)
+    worker.work_on_run(run_id=run.pk)
+    delivery.deliver(completion_id=goal.pk)
 
     assert keap.stats() == {}  # not one request reached Keap
     run.refresh_from_db()
