@@ -82,7 +82,8 @@ def bulk_worker(index: int, plan: Plan, jobs: Any, results: Any, go: Any, clock:
     """Take jobs (tenant, items) from the shared queue and do each job's calls in order, in the
     bulk lane, until the run ends. One job at a time, like a Celery worker process."""
     _setup_django()
-    from webapp.keap.client import KeapClient, StaticToken
+    from webapp.keap.calls import StaticToken
+    from webapp.keap.client import KeapClient
     from webapp.keap.errors import KeapError
     from webapp.limiter import Lane
 
@@ -122,7 +123,8 @@ def interactive_prober(
     so the probes do not lock onto the bulk traffic's rhythm), timed from request start to
     response, limiter wait included."""
     _setup_django()
-    from webapp.keap.client import KeapClient, StaticToken
+    from webapp.keap.calls import StaticToken
+    from webapp.keap.client import KeapClient
     from webapp.keap.errors import KeapError
     from webapp.limiter import Lane
 

@@ -30,8 +30,9 @@ from hypothesis import strategies as st
 
 from tests.loopback import serving
 from tests.sandbox.server import free_port
-from webapp.keap import client as keap_client
-from webapp.keap.client import KeapClient, StaticToken
+from webapp.keap import calls as keap_calls
+from webapp.keap.calls import StaticToken
+from webapp.keap.client import KeapClient
 from webapp.keap.errors import KeapError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.results import AccountProfile, Contact, ContactPage, GoalResult, UserInfo
@@ -132,13 +133,13 @@ def make_client(server, settings, monkeypatch):
     """A factory of clients for fresh developer apps (so one example's 429 pause or garbage quota
     never holds up the next), with every wait in the client cut to milliseconds."""
     settings.KEAP_HTTP_TIMEOUT_SECONDS = HTTP_TIMEOUT_SECONDS
-    monkeypatch.setattr(keap_client, "BACKOFF_BASE_SECONDS", 0.001)
-    monkeypatch.setattr(keap_client, "BACKOFF_CAP_SECONDS", 0.005)
-    monkeypatch.setattr(keap_client, "SPIKE_PAUSE_SECONDS", 0.01)
+    monkeypatch.setattr(keap_calls, "BACKOFF_BASE_SECONDS", 0.001)
+    monkeypatch.setattr(keap_calls, "BACKOFF_CAP_SECONDS", 0.005)
+    monkeypatch.setattr(keap_calls, "SPIKE_PAUSE_SECONDS", 0.01)
     # A pause longer than this (a believed Retry-After, a quota day) ends the call as KeapThrottled
     # at once instead of waiting it out.
     monkeypatch.setattr(
-        keap_client, "ACQUIRE_TIMEOUT_SECONDS", {Lane.INTERACTIVE: 0.05, Lane.BULK: 0.05}
+        keap_calls, "ACQUIRE_TIMEOUT_SECONDS", {Lane.INTERACTIVE: 0.05, Lane.BULK: 0.05}
     )
     numbers = itertools.count()
 

@@ -89,7 +89,7 @@ def test_an_unknown_contact_is_a_typed_error(connection):
 
 
 def test_reads_ride_out_5xx_with_backoff(connection, keap, monkeypatch):
-    monkeypatch.setattr("webapp.keap.client.BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr("webapp.keap.calls.BACKOFF_BASE_SECONDS", 0.01)
     keap.inject("error", status=503, count=2, path_prefix="/crm/rest/v1/oauth")
     assert client_for(connection.pk).userinfo().email == "alex@sandbox.keap.test"
     assert keap.faults()[0]["seen"] == 2

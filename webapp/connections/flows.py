@@ -13,7 +13,8 @@ from django.views.decorators.debug import sensitive_variables
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.keap import oauth
-from webapp.keap.client import KeapClient, StaticToken
+from webapp.keap.calls import StaticToken
+from webapp.keap.client import KeapClient
 from webapp.keap.errors import KeapError, KeapTokenError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet

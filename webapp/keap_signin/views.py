@@ -21,7 +21,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from webapp.accounts.decorators import no_referrer
 from webapp.keap import oauth
-from webapp.keap.client import KeapClient, StaticToken
+from webapp.keap.calls import StaticToken
+from webapp.keap.client import KeapClient
 from webapp.keap.errors import KeapError
 from webapp.keap.models import DeveloperApp
 
