@@ -213,7 +213,7 @@ def _check(value: Any, spec: Any, where: str) -> Any:
         raise BadInput(f"Field '{name}' must be a string")
     if kind == "str" and isinstance(spec, tuple) and len(value) > spec[1]:
         raise BadInput(f"Field '{name}' must be at most {spec[1]} characters")
-    if kind == "idstr" and not value.isdigit():
+    if kind == "idstr" and not is_id(value):
         raise BadInput(f"Field '{name}' must be a numeric id")
     if kind == "date":
         try:
@@ -448,12 +448,15 @@ def find_duplicate(tenant: Tenant, data: dict, columns: dict, option: str) -> Co
     return candidates.order_by("keap_id").first()
 
 
+def is_id(text: str) -> bool:
+    """Whether `text` is a Keap id: ASCII digits within int64 (`"²".isdigit()` is true too)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
+
+
 def get(tenant: Tenant, keap_id: Any) -> Contact | None:
-    try:
-        number = int(keap_id)
-    except (TypeError, ValueError):
+    if not is_id(str(keap_id)):
         return None
-    return Contact.objects.filter(tenant=tenant, keap_id=number).first()
+    return Contact.objects.filter(tenant=tenant, keap_id=int(keap_id)).first()
 
 
 def columns_of(contact: Contact) -> dict:
