@@ -256,7 +256,7 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
     if contact is None:
         return v2_error(404, f"Contact {contact_id} not found")
     if request.method == "DELETE":
-        contact.delete()
+        contacts.delete(request.keap.tenant, [contact.keap_id])
         return HttpResponse(status=204)
     fields = _fields(request)
     if request.method == "PATCH":

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 
-from webapp.sandbox import clock
+from webapp.sandbox import clock, hooks
 from webapp.sandbox.api_errors import BadInput
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import Contact, Tenant
@@ -415,10 +415,12 @@ def require_reachable(data: dict, *, v2: bool) -> None:
 
 
 def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> Contact:
-    """Create or update a contact, stamping last-updated on the sandbox clock."""
+    """Create or update a contact, stamping last-updated on the sandbox clock, and queue its
+    contact.add or contact.edit event for the tenant's REST hooks."""
     derive_columns(data, columns)
     with write_lock(), transaction.atomic():
         stamp = now_ms()
+        created = contact is None
         if contact is None:
             # Per-tenant ids, allocated under the write lock so two creates never collide.
             top = Contact.objects.filter(tenant=tenant).aggregate(top=Max("keap_id"))["top"]
@@ -428,7 +430,24 @@ def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> 
         contact.data = data
         contact.updated_ms = max(stamp, contact.created_ms)
         contact.save()
+        event_key = hooks.CONTACT_ADD if created else hooks.CONTACT_EDIT
+        hooks.queue_changes(tenant.pk, event_key, [contact.keap_id], contact.updated_ms)
     return contact
+
+
+def delete(tenant: Tenant, ids: list[int]) -> list[int]:
+    """Delete these contacts of the tenant and queue their contact.delete events; returns the
+    ids that existed."""
+    with write_lock(), transaction.atomic():
+        stamp = now_ms()
+        found: list[int] = []
+        for start in range(0, len(ids), 500):
+            rows = Contact.objects.filter(tenant=tenant, keap_id__in=ids[start : start + 500])
+            found.extend(rows.values_list("keap_id", flat=True))
+            rows.delete()
+        found.sort()
+        hooks.queue_changes(tenant.pk, hooks.CONTACT_DELETE, found, stamp)
+    return found
 
 
 def find_duplicate(tenant: Tenant, data: dict, columns: dict, option: str) -> Contact | None:
