@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from webapp.sandbox import api_v1, api_v2, control, hooks_api, oauth, xmlrpc_api
+from webapp.sandbox import api_v1, api_v2, control, hook_controls, hooks_api, oauth, xmlrpc_api
 
 urlpatterns = [
     # accounts.infusionsoft.com
@@ -73,4 +73,22 @@ urlpatterns = [
         control.touch_contacts,
         name="control_touch_contacts",
     ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/delete",
+        hook_controls.delete_contacts,
+        name="control_delete_contacts",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/play",
+        hook_controls.play_contacts,
+        name="control_play_contacts",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/hooks",
+        hook_controls.tenant_hooks,
+        name="control_tenant_hooks",
+    ),
+    path("sandbox/api/hooks", hook_controls.all_hooks, name="control_hooks"),
+    path("sandbox/api/hooks/deliveries", hook_controls.deliveries, name="control_deliveries"),
+    path("sandbox/api/hooks/faults", hook_controls.hook_faults, name="control_hook_faults"),
 ]
