@@ -256,6 +256,68 @@ class SandboxServer:
         body = {"ids": ids} if ids is not None else {"count": count, "seed": seed}
         return self._control("POST", f"tenants/{tenant}/contacts/touch", json=body)
 
+    def delete_contacts(
+        self, tenant: str, *, count: int | None = None, ids: list[int] | None = None, seed: int = 0
+    ) -> list[int]:
+        """Delete contacts as a person would; returns the ids that existed and were deleted."""
+        body = {"ids": ids} if ids is not None else {"count": count, "seed": seed}
+        return self._control("POST", f"tenants/{tenant}/contacts/delete", json=body)["ids"]
+
+    def play(self, tenant: str, **body) -> dict:
+        """Edits made in Keap's web app: `play(app, adds=3, edits=2, deletes=1)` makes them now
+        and returns {"added", "edited", "deleted": [ids], ...}; with `rate=` (and `duration=`)
+        it starts a player and returns {"player": {...}}."""
+        return self._control("POST", f"tenants/{tenant}/contacts/play", json=body)
+
+    def players(self, tenant: str) -> list[dict]:
+        return self._control("GET", f"tenants/{tenant}/contacts/play")["players"]
+
+    def stop_players(self, tenant: str) -> dict:
+        return self._control("DELETE", f"tenants/{tenant}/contacts/play")
+
+    # REST hooks -------------------------------------------------------------------------------
+
+    def hooks(self, tenant: str | None = None) -> list[dict]:
+        """Every subscription (or one tenant's): key, eventKey, hookUrl, status, owner, ..."""
+        if tenant:
+            return self._control("GET", f"tenants/{tenant}/hooks")["subscriptions"]
+        return self._control("GET", "hooks")["subscriptions"]
+
+    def delete_all_hooks(self) -> int:
+        return self._control("DELETE", "hooks")["deleted"]
+
+    def deliveries(self, **filters) -> list[dict]:
+        """Delivery batches with every attempt; filters: tenant, key, event_key, state, after,
+        limit, payload."""
+        return self._control("GET", "hooks/deliveries", params=filters)["deliveries"]
+
+    def clear_deliveries(self, tenant: str | None = None) -> int:
+        params = {"tenant": tenant} if tenant else {}
+        return self._control("DELETE", "hooks/deliveries", params=params)["deleted"]
+
+    def inject_hook_fault(
+        self,
+        kind: str,
+        *,
+        tenant: str | None = None,
+        count: int | None = None,
+        probability: float | None = None,
+        **params,
+    ) -> dict:
+        """A delivery fault: drop, delay (seconds), duplicate, reorder, error (status, sent),
+        timeout (sent); for the next `count` deliveries or with a `probability`."""
+        if count is None and probability is None:
+            count = 1
+        body = {"kind": kind, "tenant": tenant, **params}
+        body.update({"count": count} if count is not None else {"probability": probability})
+        return self._control("POST", "hooks/faults", json=body)
+
+    def hook_faults(self) -> list[dict]:
+        return self._control("GET", "hooks/faults")["faults"]
+
+    def clear_hook_faults(self) -> None:
+        self._control("DELETE", "hooks/faults")
+
     def issue_tokens(self, *, app: str = "ab123", email: str = "alex@sandbox.keap.test") -> dict:
         """Run consent and the code exchange; return Keap's token JSON."""
         params = self.consent(self.authorize_url(state="s"), email=email, app=app)

@@ -184,7 +184,7 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
     if contact is None:
         return v1_error(404, f"Contact with ID {contact_id} not found")
     if request.method == "DELETE":
-        contact.delete()
+        contacts.delete(request.keap.tenant, [contact.keap_id])
         return HttpResponse(status=204)
     if request.method == "PATCH":
         body = contacts.check_body(json_body(request), contacts.V1_CONTACT)

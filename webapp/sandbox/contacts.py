@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 
-from webapp.sandbox import clock
+from webapp.sandbox import clock, hooks
 from webapp.sandbox.api_errors import BadInput
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import Contact, Tenant
@@ -213,7 +213,7 @@ def _check(value: Any, spec: Any, where: str) -> Any:
         raise BadInput(f"Field '{name}' must be a string")
     if kind == "str" and isinstance(spec, tuple) and len(value) > spec[1]:
         raise BadInput(f"Field '{name}' must be at most {spec[1]} characters")
-    if kind == "idstr" and not value.isdigit():
+    if kind == "idstr" and not is_id(value):
         raise BadInput(f"Field '{name}' must be a numeric id")
     if kind == "date":
         try:
@@ -415,10 +415,12 @@ def require_reachable(data: dict, *, v2: bool) -> None:
 
 
 def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> Contact:
-    """Create or update a contact, stamping last-updated on the sandbox clock."""
+    """Create or update a contact, stamping last-updated on the sandbox clock, and queue its
+    contact.add or contact.edit event for the tenant's REST hooks."""
     derive_columns(data, columns)
     with write_lock(), transaction.atomic():
         stamp = now_ms()
+        created = contact is None
         if contact is None:
             # Per-tenant ids, allocated under the write lock so two creates never collide.
             top = Contact.objects.filter(tenant=tenant).aggregate(top=Max("keap_id"))["top"]
@@ -428,7 +430,24 @@ def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> 
         contact.data = data
         contact.updated_ms = max(stamp, contact.created_ms)
         contact.save()
+        event_key = hooks.CONTACT_ADD if created else hooks.CONTACT_EDIT
+        hooks.queue_changes(tenant.pk, event_key, [contact.keap_id], contact.updated_ms)
     return contact
+
+
+def delete(tenant: Tenant, ids: list[int]) -> list[int]:
+    """Delete these contacts of the tenant and queue their contact.delete events; returns the
+    ids that existed."""
+    with write_lock(), transaction.atomic():
+        stamp = now_ms()
+        found: list[int] = []
+        for start in range(0, len(ids), 500):
+            rows = Contact.objects.filter(tenant=tenant, keap_id__in=ids[start : start + 500])
+            found.extend(rows.values_list("keap_id", flat=True))
+            rows.delete()
+        found.sort()
+        hooks.queue_changes(tenant.pk, hooks.CONTACT_DELETE, found, stamp)
+    return found
 
 
 def find_duplicate(tenant: Tenant, data: dict, columns: dict, option: str) -> Contact | None:
@@ -448,12 +467,15 @@ def find_duplicate(tenant: Tenant, data: dict, columns: dict, option: str) -> Co
     return candidates.order_by("keap_id").first()
 
 
+def is_id(text: str) -> bool:
+    """Whether `text` is a Keap id: ASCII digits within int64 (`"²".isdigit()` is true too)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
+
+
 def get(tenant: Tenant, keap_id: Any) -> Contact | None:
-    try:
-        number = int(keap_id)
-    except (TypeError, ValueError):
+    if not is_id(str(keap_id)):
         return None
-    return Contact.objects.filter(tenant=tenant, keap_id=number).first()
+    return Contact.objects.filter(tenant=tenant, keap_id=int(keap_id)).first()
 
 
 def columns_of(contact: Contact) -> dict:

@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.sandbox import clock, contacts, quota, seed, stats, switches
+from webapp.sandbox import clock, contacts, hooks, quota, seed, stats, switches
 from webapp.sandbox.credentials import digest, new_secret
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
@@ -398,7 +398,8 @@ def seed_contacts(request: HttpRequest, app_name: str) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def touch_contacts(request: HttpRequest, app_name: str) -> JsonResponse:
-    """POST {"count": N} or {"ids": [...]}: move those contacts' last-updated to now.
+    """POST {"count": N} or {"ids": [...]}: move those contacts' last-updated to now (a
+    contact.edit for REST hooks).
 
     With a count, the contacts are picked deterministically (`seed`, default 0) from all of the
     tenant's contacts. Returns the ids touched and the time stamped on them.
@@ -427,6 +428,7 @@ def touch_contacts(request: HttpRequest, app_name: str) -> JsonResponse:
             Contact.objects.filter(tenant=tenant, keap_id__in=picked[start : start + 500]).update(
                 updated_ms=stamp
             )
+        hooks.queue_changes(tenant.pk, hooks.CONTACT_EDIT, picked, stamp)
     return JsonResponse(
         {"ids": picked, "updated_ms": stamp, "update_time": contacts.v2_time(stamp)}
     )

@@ -9,6 +9,7 @@ from functools import cache
 from django.conf import settings
 from django.db import connection, transaction
 
+from webapp.sandbox import clock, hooks
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
     Campaign,
@@ -197,7 +198,10 @@ def _ascii(text: str) -> str:
     return "".join(ch for ch in plain.lower() if ch.isalnum()) or "contact"
 
 
-def _contact_row(tenant_id: int, keap_id: int, rng: random.Random) -> tuple:
+def contact_row(
+    tenant_id: int, keap_id: int, rng: random.Random, *, stamp: int | None = None
+) -> tuple:
+    """One contact as an INSERT row; `stamp` (epoch ms) makes it created and updated then."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
     middle = rng.choice(MIDDLE) if rng.random() < 0.15 else ""
     emails = []
@@ -238,6 +242,8 @@ def _contact_row(tenant_id: int, keap_id: int, rng: random.Random) -> tuple:
         data["job_title"] = rng.choice(["Owner", "Manager", "Designer", "Engineer", "Buyer"])
     created = rng.randint(SPAN_START, SPAN_END - 1)
     updated = created + int((SPAN_END - created) * rng.random() ** 2)
+    if stamp is not None:
+        created = updated = stamp
     email_key = f"|{'|'.join(e['email'].lower() for e in emails)}|" if emails else ""
     return (
         tenant_id, keap_id, given, middle, family, email_key,
@@ -247,22 +253,39 @@ def _contact_row(tenant_id: int, keap_id: int, rng: random.Random) -> tuple:
     )  # fmt: skip
 
 
+INSERT_CONTACT = (
+    "INSERT INTO sandbox_contact (tenant_id, keap_id, given_name, middle_name, family_name, "
+    "email_key, email1, company_id, created_ms, updated_ms, data) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
 def seed_contacts(tenant: Tenant, count: int) -> int:
-    """Replace a tenant's contacts with `count` deterministic ones (ids 1..count); bulk insert."""
+    """Replace a tenant's contacts with `count` deterministic ones (ids 1..count); bulk insert.
+
+    For REST hooks the replacement reads as Keap would report it: ids that stay were edited,
+    ids that go were deleted, new ids were added.
+    """
     rng = random.Random(f"contacts:{tenant.app_name}")  # noqa: S311 (test data, not secrets)
     with write_lock(), transaction.atomic(), connection.cursor() as cursor:
-        Contact.objects.filter(tenant=tenant).delete()
+        rows = Contact.objects.filter(tenant=tenant)
+        watched = hooks.wants(
+            tenant.pk, hooks.CONTACT_ADD, hooks.CONTACT_EDIT, hooks.CONTACT_DELETE
+        )
+        old_ids = set(rows.values_list("keap_id", flat=True)) if watched else set()
+        rows.delete()
         batch = []
         for keap_id in range(1, count + 1):
-            batch.append(_contact_row(tenant.pk, keap_id, rng))
+            batch.append(contact_row(tenant.pk, keap_id, rng))
             if len(batch) == 5000 or keap_id == count:
-                cursor.executemany(
-                    "INSERT INTO sandbox_contact (tenant_id, keap_id, given_name, middle_name, "
-                    "family_name, email_key, email1, company_id, created_ms, updated_ms, data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    batch,
-                )
+                cursor.executemany(INSERT_CONTACT, batch)
                 batch = []
+        if watched:
+            stamp = int(clock.epoch() * 1000)
+            new_ids = set(range(1, count + 1))
+            hooks.queue_changes(tenant.pk, hooks.CONTACT_DELETE, sorted(old_ids - new_ids), stamp)
+            hooks.queue_changes(tenant.pk, hooks.CONTACT_EDIT, sorted(old_ids & new_ids), stamp)
+            hooks.queue_changes(tenant.pk, hooks.CONTACT_ADD, sorted(new_ids - old_ids), stamp)
     return count
 
 

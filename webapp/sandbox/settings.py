@@ -17,6 +17,14 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def _seconds(value: str | None, default: float) -> float | int:
+    """A duration from the environment: fractions allowed, so tests can run hooks fast."""
+    if value is None or not value.strip():
+        return default
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 SECRET_KEY = os.environ.get("SANDBOX_SECRET_KEY", "sandbox-dev-secret-not-for-production")
 DEBUG = os.environ.get("SANDBOX_DEBUG", "") == "1"
 # A local simulator reached as localhost, 127.0.0.1 or a container name; it binds to loopback by
@@ -151,7 +159,29 @@ SANDBOX_DEFAULTS = {
     "v2_default_page_size": _env_int("SANDBOX_V2_DEFAULT_PAGE_SIZE", 1000),
     "v1_nulls": os.environ.get("SANDBOX_V1_NULLS", "0") == "1",
     "goal_unknown_contact_status": _env_int("SANDBOX_GOAL_UNKNOWN_CONTACT_STATUS", 400),
+    # REST hooks (API.md 2.5): Keap's delivery policy. The first attempt comes 30-60 s after a
+    # change; a failed attempt is retried 30-60 s, 5 min and 30 min later (four attempts); an
+    # attempt fails with no answer in 30 s. Tests and benchmarks shorten these at run time.
+    "hook_first_delay_min_seconds": _seconds(
+        os.environ.get("SANDBOX_HOOK_FIRST_DELAY_MIN_SECONDS"), 30
+    ),
+    "hook_first_delay_max_seconds": _seconds(
+        os.environ.get("SANDBOX_HOOK_FIRST_DELAY_MAX_SECONDS"), 60
+    ),
+    "hook_retry1_min_seconds": _seconds(os.environ.get("SANDBOX_HOOK_RETRY1_MIN_SECONDS"), 30),
+    "hook_retry1_max_seconds": _seconds(os.environ.get("SANDBOX_HOOK_RETRY1_MAX_SECONDS"), 60),
+    "hook_retry2_seconds": _seconds(os.environ.get("SANDBOX_HOOK_RETRY2_SECONDS"), 300),
+    "hook_retry3_seconds": _seconds(os.environ.get("SANDBOX_HOOK_RETRY3_SECONDS"), 1800),
+    "hook_attempts": _env_int("SANDBOX_HOOK_ATTEMPTS", 4),
+    "hook_timeout_seconds": _seconds(os.environ.get("SANDBOX_HOOK_TIMEOUT_SECONDS"), 30),
+    "hook_batch_size": _env_int("SANDBOX_HOOK_BATCH_SIZE", 1000),
+    # How often each worker's deliverer looks for due work (our choice, not Keap's).
+    "hook_poll_seconds": _seconds(os.environ.get("SANDBOX_HOOK_POLL_SECONDS"), 0.25),
 }
+
+# Each gunicorn worker runs one hook deliverer thread with this many sending threads (a receiver
+# that never answers holds one of them for `hook_timeout_seconds`). 0 turns the deliverer off.
+SANDBOX_HOOK_SENDERS = _env_int("SANDBOX_HOOK_SENDERS", 32)
 
 # Contacts per tenant that `seed` creates in an empty database (`seed --contacts N` overrides).
 SANDBOX_SEED_CONTACTS = _env_int("SANDBOX_SEED_CONTACTS", 250)

@@ -28,6 +28,18 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 10**7:
+        raise ValueError("must be a number of seconds, 0 or more")
+    return value
+
+
+def _positive_seconds(value: Any) -> float:
+    if not _seconds(value) > 0:
+        raise ValueError("must be a number of seconds above 0")
+    return value
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -73,6 +85,18 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     # none, so they are left out unless this is on.
     "v1_nulls": _boolean,
     "goal_unknown_contact_status": _one_of(400, 404),
+    # REST hook delivery (hooks.py, deliverer.py). A min above its max is read as the same range.
+    "hook_first_delay_min_seconds": _seconds,
+    "hook_first_delay_max_seconds": _seconds,
+    "hook_retry1_min_seconds": _seconds,
+    "hook_retry1_max_seconds": _seconds,
+    "hook_retry2_seconds": _seconds,
+    "hook_retry3_seconds": _seconds,
+    "hook_attempts": _positive_int,
+    "hook_timeout_seconds": _positive_seconds,
+    # Keap's cap is 1,000 objects a delivery; smaller batches let tests see splitting cheaply.
+    "hook_batch_size": lambda value: _one_of(*range(1, 1001))(value),
+    "hook_poll_seconds": _positive_seconds,
 }
 
 

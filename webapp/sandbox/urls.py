@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from webapp.sandbox import api_v1, api_v2, control, oauth, xmlrpc_api
+from webapp.sandbox import api_v1, api_v2, control, hook_controls, hooks_api, oauth, xmlrpc_api
 
 urlpatterns = [
     # accounts.infusionsoft.com
@@ -20,6 +20,16 @@ urlpatterns = [
         "crm/rest/v1/campaigns/goals/<str:integration>/<str:call_name>",
         api_v1.achieve_goal,
         name="achieve_goal_v1",
+    ),
+    path("crm/rest/v1/hooks", hooks_api.hook_collection, name="hooks_v1"),
+    # Before {key}: "event_keys" is not a subscription key.
+    path("crm/rest/v1/hooks/event_keys", hooks_api.event_keys, name="hook_event_keys_v1"),
+    path("crm/rest/v1/hooks/<str:key>", hooks_api.hook_item, name="hook_v1"),
+    path("crm/rest/v1/hooks/<str:key>/verify", hooks_api.verify, name="hook_verify_v1"),
+    path(
+        "crm/rest/v1/hooks/<str:key>/delayedVerify",
+        hooks_api.delayed_verify,
+        name="hook_delayed_verify_v1",
     ),
     path("crm/rest/v2/oauth/connect/userinfo", api_v2.userinfo, name="userinfo_v2"),
     path("crm/rest/v2/businessProfile", api_v2.business_profile, name="business_profile_v2"),
@@ -63,4 +73,22 @@ urlpatterns = [
         control.touch_contacts,
         name="control_touch_contacts",
     ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/delete",
+        hook_controls.delete_contacts,
+        name="control_delete_contacts",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/contacts/play",
+        hook_controls.play_contacts,
+        name="control_play_contacts",
+    ),
+    path(
+        "sandbox/api/tenants/<str:app_name>/hooks",
+        hook_controls.tenant_hooks,
+        name="control_tenant_hooks",
+    ),
+    path("sandbox/api/hooks", hook_controls.all_hooks, name="control_hooks"),
+    path("sandbox/api/hooks/deliveries", hook_controls.deliveries, name="control_deliveries"),
+    path("sandbox/api/hooks/faults", hook_controls.hook_faults, name="control_hook_faults"),
 ]
