@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contacts, goals
+from webapp.sandbox import contact_fields, contacts, goals
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
@@ -110,8 +110,8 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _list_contacts(request)
     upsert = request.method == "PUT"
-    body = contacts.check_body(
-        json_body(request), contacts.V1_UPSERT if upsert else contacts.V1_CONTACT
+    body = contact_fields.check_body(
+        json_body(request), contact_fields.V1_UPSERT if upsert else contact_fields.V1_CONTACT
     )
     tenant = request.keap.tenant
     option = body.pop("duplicate_option", None) or "Email"
@@ -150,9 +150,9 @@ def _list_contacts(request: HttpRequest) -> JsonResponse:
             rows = rows.filter(**{f"{name}__iexact": query[name]})
     # since and until are both inclusive, on last_updated (milliseconds).
     if query.get("since"):
-        rows = rows.filter(updated_ms__gte=contacts.parse_time(query["since"], "since"))
+        rows = rows.filter(updated_ms__gte=contact_fields.parse_time(query["since"], "since"))
     if query.get("until"):
-        rows = rows.filter(updated_ms__lte=contacts.parse_time(query["until"], "until"))
+        rows = rows.filter(updated_ms__lte=contact_fields.parse_time(query["until"], "until"))
     prefix = "-" if direction == "DESCENDING" else ""
     rows = rows.order_by(*(prefix + column for column in ORDER_COLUMNS[order]))
     total = rows.count()
@@ -187,10 +187,10 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
         contacts.delete(request.keap.tenant, [contact.keap_id])
         return HttpResponse(status=204)
     if request.method == "PATCH":
-        body = contacts.check_body(json_body(request), contacts.V1_CONTACT)
+        body = contact_fields.check_body(json_body(request), contact_fields.V1_CONTACT)
         mask = _update_mask(request, PATCH_MASK)
         if mask:
-            body = {key: body.get(key) for key in mask if key in contacts.V1_CONTACT}
+            body = {key: body.get(key) for key in mask if key in contact_fields.V1_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
         contacts.apply_v1(data, body, columns)
         contacts.require_reachable(data, v2=False)

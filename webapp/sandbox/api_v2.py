@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contacts, goals
+from webapp.sandbox import contact_fields, contacts, goals
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
@@ -116,7 +116,7 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
             "Invalid duplicate_option: use Email, EmailAndName or EmailAndNameAndCompany"
         )
     fields = _fields(request)
-    body = contacts.check_body(json_body(request), contacts.V2_CONTACT)
+    body = contact_fields.check_body(json_body(request), contact_fields.V2_CONTACT)
     tenant = request.keap.tenant
     data: dict = {}
     columns: dict = {}
@@ -173,7 +173,7 @@ def _parse_filter(text: str) -> Q:
         name, operator, value = match.groups()
         if name == "contact_id":
             lookups = {"==": "exact", ">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
-            if operator not in lookups or not contacts.is_id(value):
+            if operator not in lookups or not contact_fields.is_id(value):
                 raise BadInput(f"Invalid filter: {clause!r}")
             condition &= Q(**{f"keap_id__{lookups[operator]}": int(value)})
             continue
@@ -187,13 +187,13 @@ def _parse_filter(text: str) -> Q:
         elif name in ("given_name", "family_name", "middle_name"):
             condition &= contacts.name_filter(name, value)
         elif name == "company_id":
-            if not contacts.is_id(value):
+            if not contact_fields.is_id(value):
                 raise BadInput("Invalid filter: company_id must be numeric")
             condition &= Q(company_id=int(value))
         elif name == "start_update_time":
-            condition &= Q(updated_ms__gte=contacts.parse_time(value, name, strict=True))
+            condition &= Q(updated_ms__gte=contact_fields.parse_time(value, name, strict=True))
         elif name == "end_update_time":
-            condition &= Q(updated_ms__lte=contacts.parse_time(value, name, strict=True))
+            condition &= Q(updated_ms__lte=contact_fields.parse_time(value, name, strict=True))
         else:
             raise BadInput(f"Invalid filter field: {name}")
     return condition
@@ -203,7 +203,7 @@ def _id_set(name: str, value: str) -> list[int]:
     # Keap states no limit for contacts (opportunities: 100 ids); gunicorn's 4 KB request line
     # bounds the list long before SQLite's 32,766 parameters would.
     parts = [part.strip() for part in value.split(",")]
-    if not all(contacts.is_id(part) for part in parts):
+    if not all(contact_fields.is_id(part) for part in parts):
         raise BadInput(f"Invalid filter: {name} takes comma-separated numeric ids")
     return sorted({int(part) for part in parts})
 
@@ -260,14 +260,14 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
         return HttpResponse(status=204)
     fields = _fields(request)
     if request.method == "PATCH":
-        body = contacts.check_body(json_body(request), contacts.V2_CONTACT)
+        body = contact_fields.check_body(json_body(request), contact_fields.V2_CONTACT)
         mask = list_param(request.GET, "update_mask")
         for name in mask:
             if name not in PATCH_MASK:
                 raise BadInput(f"Invalid update_mask field: {name}")
         if mask:
             # Read-only names in the mask (id, create_time ...) are accepted and change nothing.
-            body = {key: body.get(key) for key in mask if key in contacts.V2_CONTACT}
+            body = {key: body.get(key) for key in mask if key in contact_fields.V2_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
         contacts.apply_v2(data, body, columns)
         contacts.require_reachable(data, v2=True)
@@ -287,7 +287,7 @@ def achieve_goal(request: HttpRequest) -> HttpResponse:
         "goal_id": "int",
         "contact_id": "int",
     }
-    body = contacts.check_body(body, spec)
+    body = contact_fields.check_body(body, spec)
     if body.get("contact_id") is None:
         raise BadInput("contact_id is required")
     by_name = body.get("integration") is not None or body.get("call_name") is not None

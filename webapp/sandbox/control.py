@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.sandbox import clock, contacts, hooks, quota, seed, stats, switches
+from webapp.sandbox import clock, contact_fields, hooks, quota, seed, stats, switches
 from webapp.sandbox.credentials import digest, new_secret
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
@@ -423,14 +423,14 @@ def touch_contacts(request: HttpRequest, app_name: str) -> JsonResponse:
     else:
         return _error(400, f"send ids, or a count from 0 to {len(all_ids)}")
     with write_lock(), transaction.atomic():
-        stamp = contacts.now_ms()
+        stamp = contact_fields.now_ms()
         for start in range(0, len(picked), 500):
             Contact.objects.filter(tenant=tenant, keap_id__in=picked[start : start + 500]).update(
                 updated_ms=stamp
             )
         hooks.queue_changes(tenant.pk, hooks.CONTACT_EDIT, picked, stamp)
     return JsonResponse(
-        {"ids": picked, "updated_ms": stamp, "update_time": contacts.v2_time(stamp)}
+        {"ids": picked, "updated_ms": stamp, "update_time": contact_fields.v2_time(stamp)}
     )
 
 

@@ -1,6 +1,6 @@
 """The REST hook deliverer: queued changes become batches, batches are sent Keap's way.
 
-Keap's policy (API.md 2.5, every number a setting): the first attempt 30-60 s after the change,
+Keap's policy (docs/keap/API.md §2.5, every number a setting): the first attempt 30-60 s after the change,
 at most 1,000 objects a delivery, four attempts with retries 30-60 s, 5 min and 30 min apart;
 an attempt fails with no answer within 30 s or a status outside 200-399; after the fourth
 failure, or at once on a 410, the subscription turns Inactive.
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from django.conf import settings as django_settings
 from django.db import close_old_connections, connection, transaction
 
-from webapp.sandbox import contacts, hooks, play, switches
+from webapp.sandbox import contact_fields, hooks, play, switches
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
     ContactPlayer,
@@ -147,7 +147,7 @@ def object_key(api_base: str, object_id: int, changed_ms: int) -> dict:
     return {
         "id": object_id,
         "apiUrl": f"{api_base}/crm/rest/v1/contacts/{object_id}",
-        "timestamp": contacts.v1_time(changed_ms),
+        "timestamp": contact_fields.v1_time(changed_ms),
     }
 
 

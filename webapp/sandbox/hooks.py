@@ -1,4 +1,4 @@
-"""REST hooks (API.md 2.5): subscriptions, their confirmation, and queueing changes for delivery.
+"""REST hooks (docs/keap/API.md §2.5): subscriptions, their confirmation, and queueing changes for delivery.
 
 A subscription starts `Unverified`. Creating it (or asking `/verify`) runs RESTHooks'
 immediate confirmation: a POST to `hookUrl` carrying a fresh `X-Hook-Secret`, which a 200 that
@@ -23,7 +23,7 @@ from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import HookEvent, HookSubscription
 
 # What `GET /v1/hooks/event_keys` answers. Keap publishes no fixed list (it is served at run
-# time); this is the set integrators' code shows (API.md 2.5). The sandbox only fires the
+# time); this is the set integrators' code shows (docs/keap/API.md §2.5). The sandbox only fires the
 # contact ones: a subscription to any other key is accepted and stays quiet.
 EVENT_KEYS = [
     "appointment.add", "appointment.delete", "appointment.edit",

@@ -412,7 +412,7 @@ class LegacyBucket(models.Model):
 
 
 class HookSubscription(models.Model):
-    """A REST hook subscription (API.md 2.5): one event key, one URL, one status.
+    """A REST hook subscription (docs/keap/API.md §2.5): one event key, one URL, one status.
 
     It belongs to its tenant and to the caller that created it (`principal`, as the quota
     meters callers: "app:<id>" for a developer app's tokens, "key:<id>" for a PAT/SAK), so

@@ -10,7 +10,7 @@ from collections import Counter
 
 from django.db import connection, transaction
 
-from webapp.sandbox import contacts, hooks, seed
+from webapp.sandbox import contact_fields, hooks, seed
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import Contact, ContactPlayer, Tenant
 
@@ -55,7 +55,7 @@ def _play(
     deletes = min(deletes, len(existing) - edits)
     picked = rng.sample(existing, edits + deletes)
     edited, deleted = sorted(picked[:edits]), sorted(picked[edits:])
-    stamp = contacts.now_ms()
+    stamp = contact_fields.now_ms()
     _edit(tenant, edited, stamp, rng)
     for start in range(0, len(deleted), 500):
         Contact.objects.filter(tenant=tenant, keap_id__in=deleted[start : start + 500]).delete()
@@ -74,7 +74,7 @@ def _play(
         "deleted": deleted,
         "skipped": skipped,
         "updated_ms": stamp,
-        "update_time": contacts.v2_time(stamp),
+        "update_time": contact_fields.v2_time(stamp),
     }
 
 

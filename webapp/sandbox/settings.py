@@ -159,7 +159,7 @@ SANDBOX_DEFAULTS = {
     "v2_default_page_size": _env_int("SANDBOX_V2_DEFAULT_PAGE_SIZE", 1000),
     "v1_nulls": os.environ.get("SANDBOX_V1_NULLS", "0") == "1",
     "goal_unknown_contact_status": _env_int("SANDBOX_GOAL_UNKNOWN_CONTACT_STATUS", 400),
-    # REST hooks (API.md 2.5): Keap's delivery policy. The first attempt comes 30-60 s after a
+    # REST hooks (docs/keap/API.md §2.5): Keap's delivery policy. The first attempt comes 30-60 s after a
     # change; a failed attempt is retried 30-60 s, 5 min and 30 min later (four attempts); an
     # attempt fails with no answer in 30 s. Tests and benchmarks shorten these at run time.
     "hook_first_delay_min_seconds": _seconds(
