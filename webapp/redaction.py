@@ -26,11 +26,14 @@ _KEY_VALUE = re.compile(
     """
 )
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+")
+# A connection's hook URL ends in the secret that is Keap's only credential (webapp.hooks).
+_HOOK_URL = re.compile(r"(/hooks/keap/\d+/)(?!\[redacted\])[^/?#\s\"']+")
 
 
 def redact(text: str) -> str:
     """Return text with token-like values replaced by a marker."""
     text = _KEY_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _HOOK_URL.sub(lambda m: m.group(1) + REDACTED, text)
     return _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 

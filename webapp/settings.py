@@ -103,6 +103,8 @@ INSTALLED_APPS = [
     "webapp.limiter",
     "webapp.connections",
     "webapp.sync",
+    "webapp.hooks",
+    "webapp.schedule",
     "webapp.goals",
     "webapp.capabilities",
     "webapp.usage",
@@ -223,7 +225,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# How often each active connection's contacts are synced incrementally (jittered).
+# A connection without healthy hooks is polled (an incremental sync) at most this often; the day's
+# plan may poll it less often when the budget is short (webapp/schedule).
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 900)
 # Contact sync tuning (webapp/sync/), in seconds unless named otherwise.
 SYNC_PAGE_SIZE = env_int("SYNC_PAGE_SIZE", 1000)  # contacts per v2 list call (Keap's maximum)
@@ -244,6 +247,27 @@ SYNC_PREFETCH: bool | str = (
     if (os.environ.get("SYNC_PREFETCH") or "auto").strip().lower() == "auto"
     else env_bool("SYNC_PREFETCH", True)
 )
+# --- REST hooks (webapp/hooks) and the day's plan (webapp/schedule) -------------------------------
+# Subscribe each connection to Keap's contact events (needs SITE_URL reachable by Keap, over HTTPS).
+HOOKS_ENABLED = env_bool("HOOKS_ENABLED", True)
+# Contacts asked for by id in one list call, when fetching what hooks said changed.
+# Keap's URL limit is not documented; 250 ids keep the request line near 3 KB.
+HOOKS_IDS_PER_CALL = env_int("HOOKS_IDS_PER_CALL", 250)
+# A connection whose subscriptions Keap has not confirmed is checked again after this many
+# seconds, doubling each time, up to the maximum (it is polled meanwhile).
+HOOKS_RETRY_BASE_SECONDS = env_float("HOOKS_RETRY_BASE_SECONDS", 300)
+HOOKS_RETRY_MAX_SECONDS = env_float("HOOKS_RETRY_MAX_SECONDS", 6 * 3600)
+HOOKS_CHECK_SECONDS = env_float("HOOKS_CHECK_SECONDS", 86_400)  # healthy ones, checked this often
+HOOKS_DELIVERY_RETENTION_DAYS = env_int("HOOKS_DELIVERY_RETENTION_DAYS", 2)  # applied ones kept
+# The plan spends at most this share of the developer app's daily limit (the rest is headroom).
+SCHEDULE_TARGET_SHARE = env_float("SCHEDULE_TARGET_SHARE", 0.9)
+# Connections without healthy hooks are polled no less often than this (if the budget allows
+# less, they are polled this often all the same, and the operations page says so).
+SCHEDULE_POLL_MAX_SECONDS = env_float("SCHEDULE_POLL_MAX_SECONDS", 6 * 3600)
+# No connection is reconciled (a full sync that finds deletions) twice within this.
+SCHEDULE_RECONCILE_MIN_SECONDS = env_float("SCHEDULE_RECONCILE_MIN_SECONDS", 86_400)
+SCHEDULE_TICK_SECONDS = env_float("SCHEDULE_TICK_SECONDS", 60)  # how often the plan is acted on
+
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Refresh tokens of connections idle for 30 days, well inside Keap's 45-day refresh lifetime.
     "keep-alive": {"task": "webapp.connections.tasks.keep_alive", "schedule": 3600.0},
@@ -254,17 +278,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 10},
     },
     "prune-usage": {"task": "webapp.usage.tasks.prune_usage", "schedule": 6 * 3600.0},
-    # Contact sync (webapp/sync): incremental syncs, a nightly full reconcile, and a watchdog
-    # that resumes runs whose worker died (from their checkpoint).
-    "sync-incremental": {
-        "task": "webapp.sync.tasks.schedule_incremental_syncs",
-        "schedule": float(SYNC_INTERVAL_SECONDS),
-        "options": {"expires": SYNC_INTERVAL_SECONDS / 2},
+    # The day's plan (webapp/schedule): polls, initial syncs, reconciles and hook checks, started
+    # as the budget allows; and the changes Keap pushed, applied within seconds.
+    "schedule": {
+        "task": "webapp.schedule.tasks.act_on_plan",
+        "schedule": SCHEDULE_TICK_SECONDS,
+        "options": {"expires": SCHEDULE_TICK_SECONDS},
     },
-    "sync-reconcile": {
-        "task": "webapp.sync.tasks.schedule_reconciles",
-        "schedule": crontab(hour=3, minute=17),
+    "apply-changes": {
+        "task": "webapp.schedule.tasks.start_changes",
+        "schedule": 2.0,
+        "options": {"expires": 4},
     },
+    "prune-hook-deliveries": {
+        "task": "webapp.hooks.tasks.prune_deliveries",
+        "schedule": crontab(hour=4, minute=40),
+    },
+    # Contact sync (webapp/sync): a watchdog that resumes runs whose worker died (from their
+    # checkpoint).
     # Goals (webapp/goals): re-queue completions whose message was lost; settle stuck ones.
     "recover-goals": {
         "task": "webapp.goals.tasks.recover_goals",
@@ -311,6 +342,8 @@ CELERY_TASK_DEFAULT_QUEUE = "bulk"
 CELERY_TASK_ROUTES = {
     "webapp.goals.tasks.*": {"queue": "interactive"},
     "webapp.sync.tasks.*": {"queue": "bulk"},
+    "webapp.hooks.tasks.*": {"queue": "bulk"},
+    "webapp.schedule.tasks.*": {"queue": "bulk"},
 }
 # A child killed mid-task (OOM, SIGKILL) gives its message back instead of losing it; only tasks
 # marked acks_late (the idempotent ones) are affected.

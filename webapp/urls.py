@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("connections/", include("webapp.connections.urls")),
     path("sync/", include("webapp.sync.urls")),
+    path("hooks/", include("webapp.hooks.urls")),
     path("goals/", include("webapp.goals.urls")),
     path("capabilities/", include("webapp.capabilities.urls")),
     path("usage/", include("webapp.usage.urls")),

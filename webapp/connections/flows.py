@@ -5,6 +5,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
@@ -12,6 +13,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
+from webapp.hooks import subscriptions
+from webapp.hooks import tasks as hook_tasks
 from webapp.keap import oauth
 from webapp.keap.calls import StaticToken
 from webapp.keap.client import KeapClient
@@ -19,6 +22,7 @@ from webapp.keap.errors import KeapError, KeapTokenError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
 from webapp.keap.results import AccountProfile, UserInfo
+from webapp.schedule.today import initial_sync_now
 from webapp.sync.flows import start_initial_sync  # sync: for save_connection
 
 log = logging.getLogger(__name__)
@@ -169,7 +173,12 @@ def save_connection(
             ),
         )
         if not paused:
-            transaction.on_commit(lambda: start_initial_sync(connection))  # first contact sync
+            # The first contact sync, unless today's budget for initial syncs is spent (then the
+            # day's plan starts it, first come first served); and Keap's REST hooks.
+            if initial_sync_now(app):
+                transaction.on_commit(lambda: start_initial_sync(connection))
+            if settings.HOOKS_ENABLED:
+                hook_tasks.subscribe_hooks.delay_on_commit(connection_id=connection.pk)
     log.info(
         "Connection %s to Keap app %s %s",
         connection.pk,
@@ -188,6 +197,8 @@ def disconnect(*, connection: KeapConnection, actor: User | None, delete_data: b
     """
     from webapp.sync.models import Contact
 
+    # While the tokens still work: Keap stops pushing this connection's changes.
+    subscriptions.unsubscribe(connection_id=connection.pk)
     with transaction.atomic():
         locked = KeapConnection.objects.select_for_update().get(pk=connection.pk)
         locked.forget_tokens()

@@ -104,6 +104,10 @@ class Caller:
         self.connection_id = connection_id
         self.lane = lane
         self.limits = app.limiter_limits()
+        # Tries of one call (a caller that must not keep a person waiting may lower it).
+        self.max_attempts = MAX_ATTEMPTS
+        # Calls sent (or attempted) through this client so far: a sync run counts its spend.
+        self.calls = 0
 
     # --- Calls begun ahead (webapp.keap.ahead) ---------------------------------------------
 
@@ -173,7 +177,7 @@ class Caller:
             sent = None
         token = sent.token if sent is not None else self.tokens.current()
         auth_retried = False
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, self.max_attempts + 1):
             if sent is not None:  # the first attempt, begun (and usually sent) already
                 waited, grant, outcome, sent = sent.waited, sent.grant, sent.attempt(), None
             else:
@@ -197,11 +201,11 @@ class Caller:
                 )
             if status == 429:
                 self._pause(outcome.response)
-                if attempt < MAX_ATTEMPTS:
+                if attempt < self.max_attempts:
                     continue  # a 429 proves the call did not land
                 raise KeapThrottled(f"Keap kept answering 429 to {operation}.")
             if status == 0 or status >= 500:
-                if attempt < MAX_ATTEMPTS and (idempotent or not outcome.landed):
+                if attempt < self.max_attempts and (idempotent or not outcome.landed):
                     _backoff(attempt)
                     continue
                 raise KeapUnavailable(
@@ -282,6 +286,7 @@ class Caller:
         retries: int,
         grant: limiter.Decision | None = None,
     ) -> None:
+        self.calls += 1
         snapshot = (
             parse_quota_headers(outcome.response.headers) if outcome.response is not None else None
         )

@@ -6,15 +6,19 @@ webapp.keap.results; nothing here handles HTTP itself.
 """
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from webapp.keap import answers, results
 from webapp.keap.ahead import Reservation, SentCall
 from webapp.keap.calls import Caller
-from webapp.keap.errors import KeapProtocolError
+from webapp.keap.errors import KeapNotFound, KeapProtocolError
 from webapp.keap.models import DeveloperApp
-from webapp.keap.results import AccountProfile, Contact, ContactPage, GoalResult, UserInfo
+from webapp.keap.results import AccountProfile, Contact, ContactPage, GoalResult, Hook, UserInfo
+
+# Keap's largest page: the most contacts one filtered list call can bring back.
+MAX_IDS_PER_CALL = 1000
 
 
 class KeapClient(Caller):
@@ -120,6 +124,17 @@ class KeapClient(Caller):
         sent.reader = functools.partial(answers.read_contacts_v2, path=path)
         return sent
 
+    def contacts_by_ids(self, ids: Sequence[int]) -> list[Contact]:
+        """GET /rest/v2/contacts with `filter=contact_ids==...`: these contacts as they are now, in
+        one call for up to 1,000 ids. An id Keap no longer has is simply not listed."""
+        if not ids:
+            return []
+        if len(ids) > MAX_IDS_PER_CALL:
+            raise ValueError(f"At most {MAX_IDS_PER_CALL} contact ids in one call.")
+        wanted = ",".join(str(int(i)) for i in ids)
+        page = self.list_contacts_v2(page_size=len(ids), filter=f"contact_ids=={wanted}")
+        return page.contacts
+
     def get_contact(self, contact_id: int, *, version: int = 1) -> Contact:
         """GET one contact by id."""
         if version == 2:
@@ -168,6 +183,38 @@ class KeapClient(Caller):
             "contacts.update.v1", "PATCH", f"/rest/v1/contacts/{int(contact_id)}", json=fields
         )
         return results.contact_from_v1(body)
+
+    # --- REST hooks (docs/keap/API.md §2.5) ----------------------------------------------------
+
+    def list_hooks(self) -> list[Hook]:
+        """GET /rest/v1/hooks: this tenant's subscriptions (every app's that subscribed)."""
+        path = "/rest/v1/hooks"
+        body = answers.decode(self._call("hooks.list.v1", "GET", path), path)
+        if not isinstance(body, list):
+            raise KeapProtocolError(f"Keap's answer to {path} is not a JSON array.")
+        return [results.hook_from_v1(item) for item in body]
+
+    def create_hook(self, *, event_key: str, hook_url: str) -> Hook:
+        """POST /rest/v1/hooks. Keap confirms the URL before it answers (it posts X-Hook-Secret
+        there): the subscription comes back Verified if the URL echoed it. Not idempotent."""
+        body = self._json(
+            "hooks.create.v1", "POST", "/rest/v1/hooks",
+            json={"eventKey": event_key, "hookUrl": hook_url}, idempotent=False,
+        )  # fmt: skip
+        return results.hook_from_v1(body)
+
+    def verify_hook(self, key: str) -> Hook:
+        """POST /rest/v1/hooks/{key}/verify: confirm the URL again (how an Inactive one returns)."""
+        path = f"/rest/v1/hooks/{quote(key, safe='')}/verify"
+        return results.hook_from_v1(self._json("hooks.verify.v1", "POST", path, idempotent=True))
+
+    def delete_hook(self, key: str) -> bool:
+        """DELETE /rest/v1/hooks/{key}; False when Keap has no such subscription (any more)."""
+        try:
+            self._call("hooks.delete.v1", "DELETE", f"/rest/v1/hooks/{quote(key, safe='')}")
+        except KeapNotFound:
+            return False
+        return True
 
     # --- Goals ------------------------------------------------------------------------------
 

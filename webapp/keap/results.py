@@ -9,7 +9,7 @@ KeapProtocolError, never a KeyError or TypeError from deep inside a job.
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -98,6 +98,30 @@ class GoalResult:
     goal_id: int | None
 
 
+@dataclass(frozen=True)
+class Hook:
+    """One REST hook subscription (v1 `RestHook`): Keap posts `event_key` events to `hook_url`."""
+
+    key: str
+    event_key: str
+    hook_url: str = field(repr=False)  # its secret is the subscriber's credential
+    status: str  # Unverified, Verified or Inactive
+
+
+def hook_from_v1(body: Any) -> Hook:
+    if not isinstance(body, dict):
+        raise KeapProtocolError("Keap's hook subscription is not a JSON object.")
+    key = body.get("key")
+    if not isinstance(key, str | int) or isinstance(key, bool) or not str(key):
+        raise KeapProtocolError("Keap's hook subscription has no key.")
+    return Hook(
+        key=str(key),
+        event_key=text(body, "eventKey"),
+        hook_url=text(body, "hookUrl"),
+        status=text(body, "status"),
+    )
+
+
 def text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     return "" if value is None else str(value)
@@ -137,6 +161,12 @@ def parse_timestamp(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
+
+
+def filter_time(moment: datetime) -> str:
+    """A time as v2's filter wants it: ISO-8601 with milliseconds and Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _dict_list(value: Any) -> list[dict[str, Any]]:

@@ -56,10 +56,10 @@ class RequestIdMiddleware:
 def _loggable_path(request: HttpRequest) -> str:
     """The path without its query string (OAuth callbacks carry codes there), and without secrets.
 
-    allauth's email confirmation and password reset links carry their one-time key in the path;
-    for those the URL pattern is logged instead.
+    allauth's email confirmation and password reset links carry their one-time key in the path,
+    and a hook URL its secret; for those the URL pattern is logged instead.
     """
     match = request.resolver_match
-    if match is not None and "key" in match.kwargs:
+    if match is not None and ("key" in match.kwargs or "secret" in match.kwargs):
         return "/" + str(match.route).lstrip("^").rstrip("$")
     return request.path

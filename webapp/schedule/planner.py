@@ -53,7 +53,7 @@ class Policy:
 
     target_share: float = 0.9  # of the daily limit, the most a plan means to spend
     page_size: int = 1000  # contacts per list call (Keap's maximum)
-    ids_per_call: int = 500  # contact ids asked for in one filtered list call
+    ids_per_call: int = 250  # contact ids asked for in one filtered list call
     poll_min_s: float = 900.0  # no connection is polled more often than this
     poll_max_s: float = 6 * 3600.0  # nor less often, whatever the budget (then it is spent)
     polling_share: float = 0.5  # at most this share of what changes and upkeep leave

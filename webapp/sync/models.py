@@ -122,6 +122,7 @@ class SyncRun(models.Model):
         INITIAL = "initial", "Initial"
         INCREMENTAL = "incremental", "Incremental"
         RECONCILE = "reconcile", "Full reconcile"
+        CHANGES = "changes", "Changes from Keap"  # what REST hooks said changed
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -144,6 +145,7 @@ class SyncRun(models.Model):
     deleted = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)  # calls to Keap it has made (retries too)
     # A few {keap_id, reason} of the records that were skipped (capped; `skipped` has the total).
     skipped_reasons = models.JSONField(default=list, blank=True)
 

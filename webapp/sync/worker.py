@@ -26,9 +26,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -42,11 +42,10 @@ from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import ConnectionNotActive, NeedsReconnect, client_for
-from webapp.keap.client import KeapClient
 from webapp.keap.errors import KeapAuthError
-from webapp.keap.results import ContactPage
+from webapp.keap.results import ContactPage, filter_time
 from webapp.limiter import Lane
-from webapp.sync import store
+from webapp.sync import changes, store
 from webapp.sync.models import Contact, SyncRun
 from webapp.sync.pipeline import TRANSIENT, PageFailed, Pages, describe, prefetch_allowed
 from webapp.sync.wal import WalCheckpointer
@@ -57,6 +56,7 @@ SKIPPED_REASONS_CAP = 50
 ERROR_TEXT_CAP = 2000
 Kind = SyncRun.Kind
 Status = SyncRun.Status
+FULL_KINDS = (Kind.INITIAL, Kind.RECONCILE)  # every contact, in id order: deletions found too
 
 
 class Outcome(enum.Enum):
@@ -90,7 +90,7 @@ def work_on_run(*, run_id: int, slice_seconds: float | None = None) -> Outcome:
         slice_seconds = float(settings.SYNC_SLICE_SECONDS)
     with _heartbeat(run.pk, lease):
         try:
-            return _Worker(run, lease, deadline=time.monotonic() + slice_seconds).work()
+            return RunWorker(run, lease, deadline=time.monotonic() + slice_seconds).work()
         except LostLease:
             log.warning("Sync run %s was taken over by another task; stopping", run.pk)
             return Outcome.NOT_CLAIMED
@@ -119,50 +119,63 @@ def work_on_run(*, run_id: int, slice_seconds: float | None = None) -> Outcome:
     return Outcome.FINISHED
 
 
-class _Worker:
+class RunWorker:
     """One slice of work on a claimed run."""
 
     def __init__(self, run: SyncRun, lease: str, *, deadline: float) -> None:
         self.run = run
         self.lease = lease
         self.deadline = deadline
-        self.full = run.kind != Kind.INCREMENTAL
+        self.full = run.kind in FULL_KINDS
+        self.client = client_for(run.connection_id, lane=Lane.BULK)
+        self.counted = 0  # of the client's calls, those already added to the run's
 
     def work(self) -> Outcome:
-        """For each page: store it with the checkpoint; then stop if cancelled or out of time."""
         run = self.run
-        client = client_for(run.connection_id, lane=Lane.BULK)
+        if run.kind == Kind.CHANGES:
+            return changes.work(self)
         if not run.checkpoint.get("query"):
             self._plan()
         if self.full and run.total_estimate is None:
-            self._estimate(client)
+            self._estimate()
+        return self.pages(run.checkpoint["query"])
+
+    def pages(self, query: dict[str, str], *, also: Callable[[], None] | None = None) -> Outcome:
+        """For each page: store it with the checkpoint; then stop if cancelled or out of time.
+        Once the last page is stored, the run succeeds (with `also`, in the same transaction)."""
+        run = self.run
         prefetch = prefetch_allowed()
         wal = WalCheckpointer.start() if prefetch else None
         try:
             with Pages(
-                client,
-                query=run.checkpoint["query"],
+                self.client,
+                query=query,
                 token=run.checkpoint.get("page_token", ""),
                 prefetch=prefetch,
-                on_error=self._record_error,
+                on_error=self.record_error,
             ) as pages:
                 for page in pages:
-                    self._commit(page)
+                    self.commit(page)
                     if wal is not None:
                         wal.after_commit()
                     if not page.next_page_token:
                         break
-                    if self._cancel_requested():
-                        _finish(run, self.lease, Status.CANCELLED, error="Cancelled.")
-                        return Outcome.FINISHED
-                    if time.monotonic() > self.deadline:
-                        _release(run, self.lease, due_in=0)
-                        return Outcome.CONTINUE
-            self._complete()
-            return Outcome.FINISHED
+                    if stopped := self.stop_here():
+                        return stopped
+            return self.complete(also=also)
         finally:
             if wal is not None:
                 wal.stop()
+
+    def stop_here(self) -> Outcome | None:
+        """Between pages: the run ends if it was cancelled, or hands on if its slice is over."""
+        if self._cancel_requested():
+            _finish(self.run, self.lease, Status.CANCELLED, error="Cancelled.")
+            return Outcome.FINISHED
+        if time.monotonic() > self.deadline:
+            _release(self.run, self.lease, due_in=0)
+            return Outcome.CONTINUE
+        return None
 
     def _plan(self) -> None:
         """Fix the query for the whole run (a page token is only valid for the same query)."""
@@ -178,23 +191,23 @@ class _Worker:
             run.since = watermark - timedelta(seconds=float(settings.SYNC_OVERLAP_SECONDS))
             run.watermark = watermark
             query = {
-                "filter": f"start_update_time=={keap_time(run.since)}",
+                "filter": f"start_update_time=={filter_time(run.since)}",
                 "order_by": "update_time asc",
             }
         run.checkpoint = {"query": query, "page_token": "", "last_id": 0}
-        self._save(checkpoint=run.checkpoint, since=run.since, watermark=run.watermark)
+        self.save(checkpoint=run.checkpoint, since=run.since, watermark=run.watermark)
 
-    def _estimate(self, client: KeapClient) -> None:
+    def _estimate(self) -> None:
         """One cheap v1 call (limit=1) for Keap's count of contacts: the progress bar's 100%."""
         try:
-            total = client.list_contacts_v1(limit=1).total
+            total = self.client.list_contacts_v1(limit=1).total
         except TRANSIENT as exc:
             log.info("No contact count for sync run %s: %s", self.run.pk, exc)
             total = None
         self.run.total_estimate = total if total is not None else 0
-        self._save(total_estimate=self.run.total_estimate)
+        self.save(total_estimate=self.run.total_estimate)
 
-    def _commit(self, page: ContactPage) -> None:
+    def commit(self, page: ContactPage) -> None:
         """Store the page and move the checkpoint past it, in one transaction."""
         run = self.run
         checkpoint = dict(run.checkpoint)
@@ -238,17 +251,18 @@ class _Worker:
             if result.missing_ids:
                 run.missing_ids = run.missing_ids + result.missing_ids
                 changes["missing_ids"] = run.missing_ids
-            if not self.full:
+            if run.kind == Kind.INCREMENTAL:
                 newest = max((c.updated_at for c in page.contacts if c.updated_at), default=None)
                 if newest and (run.watermark is None or newest > run.watermark):
                     run.watermark = changes["watermark"] = newest
-            self._save(**changes)
+            self.save(**changes)
         run.checkpoint = checkpoint
         run.fetched += result.fetched
         if settings.DEBUG:
             db.queries_log.clear()  # a development worker must not keep every page's SQL
 
-    def _complete(self) -> None:
+    def complete(self, *, also: Callable[[], None] | None = None) -> Outcome:
+        """The run succeeded: a full one deletes what Keap no longer listed."""
         run = self.run
         with transaction.atomic():
             deleted = 0
@@ -258,7 +272,9 @@ class _Worker:
                     deleted += Contact.objects.filter(
                         connection_id=run.connection_id, keap_id__in=ids[start : start + 500]
                     ).delete()[0]
-            self._save(
+            if also is not None:
+                also()
+            self.save(
                 status=Status.SUCCEEDED,
                 finished_at=timezone.now(),
                 deleted=deleted,
@@ -267,6 +283,7 @@ class _Worker:
                 error="",
             )
         log.info("Sync run %s (%s) succeeded", run.pk, run.kind)
+        return Outcome.FINISHED
 
     def _cancel_requested(self) -> bool:
         row = SyncRun.objects.filter(pk=self.run.pk).values("cancel_requested", "lease").first()
@@ -274,24 +291,22 @@ class _Worker:
             raise LostLease
         return bool(row["cancel_requested"])
 
-    def _record_error(self, exc: Exception) -> None:
+    def record_error(self, exc: Exception) -> None:
         self.run.errors += 1
         log.warning("Sync run %s: a page failed: %s", self.run.pk, describe(exc))
         try:
-            self._save(errors=F("errors") + 1, error=describe(exc)[:ERROR_TEXT_CAP])
+            self.save(errors=F("errors") + 1, error=describe(exc)[:ERROR_TEXT_CAP])
         except DatabaseError:
             log.warning("Could not record the error on sync run %s", self.run.pk)
 
-    def _save(self, **changes: Any) -> None:
-        """Write to the run only while this task still holds it."""
+    def save(self, **changes: Any) -> None:
+        """Write to the run only while this task still holds it (with the calls made since)."""
+        made = self.client.calls - self.counted
+        if made:
+            changes["calls"] = F("calls") + made
         if not SyncRun.objects.filter(pk=self.run.pk, lease=self.lease).update(**changes):
             raise LostLease
-
-
-def keap_time(moment: datetime) -> str:
-    """ISO-8601 with milliseconds and Z, as v2's filter wants it."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        self.counted += made
 
 
 def _finish(run: SyncRun, lease: str, status: str, *, error: str = "") -> None:
