@@ -219,14 +219,14 @@ def sync(connection, kind: str, local_spans: list[tuple[float, float]]):
     """Work one run to the end in this process, as the Celery task would; return it.
 
     `local_spans` collects when local processing ran: reading each page's JSON into typed
-    contacts (the client's _read_contacts_v2), making the rows (prepare_page) and storing them
+    contacts (webapp.keap.answers.read_contacts_v2), making the rows (prepare_page) and storing them
     with the checkpoint's select and upsert (store_page)."""
-    from webapp.keap import client
+    from webapp.keap import answers
     from webapp.sync import store, worker
     from webapp.sync.models import SyncRun
 
     undo = [
-        _timed(client, "_read_contacts_v2", local_spans),
+        _timed(answers, "read_contacts_v2", local_spans),
         _timed(store, "prepare_page", local_spans),
         _timed(store, "store_page", local_spans),
     ]

@@ -141,6 +141,7 @@ def plan_day(
     limit: int,
     reserve_share: float,
     connections: Sequence[ConnectionState],
+    per_minute: int | None = None,
     spent: Mapping[Kind, int],
     hourly: Mapping[Kind, float],
     policy: Policy,
@@ -172,6 +173,8 @@ def plan_day(
     left = max(bulk - changes - upkeep, 0)
     spent_planned = spent[Kind.POLLING] + spent[Kind.INITIAL] + spent[Kind.RECONCILE]
     free = max(left - spent_planned, 0)  # for the rest of today
+    if per_minute is not None:  # and no more than the per-minute limit lets through by midnight
+        free = min(free, int(per_minute * (1 - reserve_share) * rest / 60.0))
 
     polls_wanted = len(unhooked) * rest / policy.poll_min_s
     polling_rest = min(polls_wanted, policy.polling_share * free)
@@ -195,11 +198,10 @@ def plan_day(
         Kind.INITIAL: spent[Kind.INITIAL] + initial_rest,
         Kind.RECONCILE: spent[Kind.RECONCILE] + reconcile_rest,
     }
-    # A whole day at today's rates: what reconciling every synced connection once takes.
-    day_fraction = rest / DAY if rest > 0 else 1.0
-    reconcile_per_day = reconcile_rest / day_fraction if day_fraction else 0.0
+    # Days to reconcile every synced connection once, at today's reconcile budget.
     pass_calls = sum(full_sync_calls(c.contacts, policy) for c in connections if c.synced)
-    pass_days = pass_calls / reconcile_per_day if reconcile_per_day > 0 else None
+    reconcile_day = budget[Kind.RECONCILE]
+    pass_days = pass_calls / reconcile_day if pass_calls and reconcile_day > 0 else None
     plan = Plan(
         now=now,
         day_start=day_start,

@@ -154,6 +154,7 @@ def make_plan(app: DeveloperApp, now: datetime | None = None) -> tuple[Plan, lis
         now=now.timestamp(),
         limit=app.limit_per_day if app.limit_per_day is not None else 10**9,
         reserve_share=float(app.interactive_reserve),
+        per_minute=app.limit_per_minute,
         connections=states,
         spent=spent(app, day_start),
         hourly={kind: float(calls) for kind, calls in last_hour.items()},
