@@ -162,6 +162,8 @@ def point_onramp_at(sandbox, settings):
     DeveloperApp.objects.filter(client_id=sandbox.client_id).delete()  # made again from settings
     sandbox.reset_settings()
     sandbox.clear_faults()
+    sandbox.clear_hook_faults()
+    sandbox.delete_all_hooks()
     sandbox.reset_quota()
     sandbox.reset_stats()
     return sandbox

@@ -12,12 +12,13 @@ from webapp.connections import flows
 from webapp.connections.access import connection_for_user
 from webapp.connections.models import KeapConnection
 from webapp.goals.views import panel_context as goals_panel
+from webapp.hooks.status import panel_context as hooks_panel
 from webapp.http import CustomerRequest
 from webapp.keap.errors import KeapError
 from webapp.sync.views import panel_context as sync_panel
 from webapp.usage.views import panel_context as usage_panel
 
-PANELS = (sync_panel, goals_panel, usage_panel)
+PANELS = (hooks_panel, sync_panel, goals_panel, usage_panel)
 
 
 @require_GET

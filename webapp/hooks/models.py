@@ -77,7 +77,12 @@ class HookEndpoint(models.Model):
 
 def hook_url(connection_id: int, secret: str) -> str:
     """The URL Keap delivers one connection's events to (public: SITE_URL)."""
-    path = reverse("hooks:intake", args=[connection_id, secret])
+    return hook_url_prefix(connection_id) + secret
+
+
+def hook_url_prefix(connection_id: int) -> str:
+    """Every URL this connection's subscriptions ever had starts so, whatever its secret."""
+    path = reverse("hooks:intake", args=[connection_id, "-"]).removesuffix("-")
     return f"{settings.SITE_URL}{path}"
 
 

@@ -25,7 +25,13 @@ from django.utils import timezone
 
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import ConnectionNotActive, client_for
-from webapp.hooks.models import EVENT_KEYS, HookEndpoint, HookSubscription, hook_url
+from webapp.hooks.models import (
+    EVENT_KEYS,
+    HookEndpoint,
+    HookSubscription,
+    hook_url,
+    hook_url_prefix,
+)
 from webapp.keap.errors import KeapError
 from webapp.limiter import Lane
 from webapp.sync import flows as sync_flows
@@ -44,7 +50,7 @@ def subscribe(*, connection_id: int) -> HookEndpoint:
     endpoint.status = Status.SUBSCRIBING
     # Saved before Keap is asked: Keap confirms the new URL while the subscription is made.
     endpoint.save()
-    prefix = hook_url(connection_id, "")
+    prefix = hook_url_prefix(connection_id)
     for hook in client.list_hooks():
         if hook.hook_url.startswith(prefix):  # ours, under a secret no longer in use
             client.delete_hook(hook.key)

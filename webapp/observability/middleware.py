@@ -8,6 +8,7 @@ from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 from webapp.observability.context import REQUEST_ID, new_request_id, valid_request_id
+from webapp.redaction import redact
 
 log = logging.getLogger("webapp.request")
 HEADER = "X-Request-ID"
@@ -60,6 +61,8 @@ def _loggable_path(request: HttpRequest) -> str:
     and a hook URL its secret; for those the URL pattern is logged instead.
     """
     match = request.resolver_match
-    if match is not None and ("key" in match.kwargs or "secret" in match.kwargs):
+    if match is not None and "secret" in match.kwargs:  # a hook URL: its connection, not its secret
+        return redact(request.path)
+    if match is not None and "key" in match.kwargs:
         return "/" + str(match.route).lstrip("^").rstrip("$")
     return request.path

@@ -14,6 +14,7 @@ from webapp.operations import charts, reports
 from webapp.operations.access import staff_required
 from webapp.operations.forms import UsageExportForm
 from webapp.operations.queues import queue_depths
+from webapp.schedule.reports import plan_view
 
 # The CSV header, and the query row field under each.
 CSV_COLUMNS = ("day", "developer_app", "tenant", "calls", "errors", "throttled", "responses_429",
@@ -33,6 +34,7 @@ def _apps_context() -> dict[str, Any]:
         overview.extra["day_chart"] = charts.event_svg(
             overview.events_by_day, "Throttled calls and errors per day, last 30 days"
         )
+        overview.extra["plan"] = plan_view(overview.app)
     return {"overviews": overviews, "as_of": now}
 
 

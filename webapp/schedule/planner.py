@@ -76,7 +76,9 @@ class ConnectionState:
     busy: bool = False  # a sync run is queued or working
 
     def last_copy(self) -> float:
-        return max(t for t in (self.polled_at, self.reconciled_at, self.connected_at) if t)
+        """When the copy was last brought up to date (when it was connected, if never)."""
+        synced = [t for t in (self.polled_at, self.reconciled_at) if t is not None]
+        return max(synced) if synced else self.connected_at
 
 
 @dataclass(frozen=True)

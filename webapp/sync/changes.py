@@ -55,7 +55,7 @@ def work(worker: "RunWorker") -> "Outcome":
         deleted = _delete(run.connection_id, checkpoint["deletes"])
         checkpoint = {**checkpoint, "deleted_done": True}
         worker.save(checkpoint=checkpoint, deleted=deleted)
-        run.checkpoint = checkpoint
+        run.checkpoint, run.deleted = checkpoint, deleted
 
     def mark_applied() -> None:
         HookDelivery.objects.filter(

@@ -277,7 +277,7 @@ class RunWorker:
             self.save(
                 status=Status.SUCCEEDED,
                 finished_at=timezone.now(),
-                deleted=deleted,
+                deleted=F("deleted") + deleted,
                 missing_ids=[],
                 lease="",
                 error="",
