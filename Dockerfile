@@ -33,4 +33,4 @@ RUN DEBUG=false SECRET_KEY=build-only-not-used-at-run-time-0123456789abcdefghijk
 USER onramp
 EXPOSE 8000
 # The web service's command; docker-compose.yml gives the same one with its tunables.
-CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "4", "--timeout", "60", "--graceful-timeout", "30", "--keep-alive", "5", "--max-requests", "2000", "--max-requests-jitter", "200", "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s\" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s"]
+CMD ["gunicorn", "webapp.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-class", "gthread", "--threads", "8", "--timeout", "60", "--graceful-timeout", "30", "--keep-alive", "5", "--max-requests", "2000", "--max-requests-jitter", "200", "--access-logfile", "-", "--access-logformat", "%(h)s \"%(m)s\" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s"]

@@ -118,6 +118,14 @@ def _no_usage_from_earlier_tests():
 
 
 @pytest.fixture(autouse=True)
+def _no_hook_secrets_from_earlier_tests():
+    """A hook URL's secret remembered by this process in an earlier test is not this test's."""
+    from webapp.hooks import views
+
+    views.forget_secrets()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(settings):
     """Each test starts with an empty cache (allauth's rate limits live there)."""
     from django.core.cache import cache

@@ -171,7 +171,7 @@ def test_the_web_command_is_a_valid_gunicorn_command_with_sensible_settings():
             config.set(key, value)
     assert parsed.args == ["webapp.wsgi:application"]
     assert config.bind == ["0.0.0.0:8000"]
-    assert (config.workers, config.worker_class_str, config.threads) == (3, "gthread", 4)
+    assert (config.workers, config.worker_class_str, config.threads) == (3, "gthread", 8)
     # Above one Keap call's 20 s timeout (the OAuth callback makes a few).
     assert config.timeout >= 60 and config.graceful_timeout > 0
     assert config.max_requests > 0 and config.max_requests_jitter > 0

@@ -257,8 +257,14 @@ HOOKS_IDS_PER_CALL = env_int("HOOKS_IDS_PER_CALL", 250)
 # seconds, doubling each time, up to the maximum (it is polled meanwhile).
 HOOKS_RETRY_BASE_SECONDS = env_float("HOOKS_RETRY_BASE_SECONDS", 300)
 HOOKS_RETRY_MAX_SECONDS = env_float("HOOKS_RETRY_MAX_SECONDS", 6 * 3600)
-HOOKS_CHECK_SECONDS = env_float("HOOKS_CHECK_SECONDS", 86_400)  # healthy ones, checked this often
+# Healthy subscriptions are checked this often (one call each): sooner for a connection Keap pushed
+# changes for in the last day, since a subscription Keap gave up on loses its changes until then.
+HOOKS_CHECK_SECONDS = env_float("HOOKS_CHECK_SECONDS", 86_400)
+HOOKS_CHECK_ACTIVE_SECONDS = env_float("HOOKS_CHECK_ACTIVE_SECONDS", 4 * 3600)
 HOOKS_DELIVERY_RETENTION_DAYS = env_int("HOOKS_DELIVERY_RETENTION_DAYS", 2)  # applied ones kept
+# Seconds a web process believes a hook URL's secret (or that it is no longer in use) before it
+# reads it again; a replaced secret or a disconnect answers as before for at most this long.
+HOOKS_SECRET_CACHE_SECONDS = env_float("HOOKS_SECRET_CACHE_SECONDS", 5)
 # The plan spends at most this share of the developer app's daily limit (the rest is headroom).
 SCHEDULE_TARGET_SHARE = env_float("SCHEDULE_TARGET_SHARE", 0.9)
 # Connections without healthy hooks are polled no less often than this (if the budget allows

@@ -80,6 +80,7 @@ def hooks_on(keap, settings, receiver):
     settings.SITE_URL = receiver.url
     settings.HOOKS_ENABLED = True
     settings.HOOKS_RETRY_BASE_SECONDS = 1
+    settings.HOOKS_SECRET_CACHE_SECONDS = 0  # a replaced secret or a disconnect at once
     keap.set_settings(**QUICK_HOOKS)
     return keap
 

@@ -8,6 +8,7 @@ from django.test import Client
 
 from webapp.connections.models import KeapConnection
 from webapp.hooks.models import HookDelivery, HookEndpoint, hook_url
+from webapp.hooks.views import forget_secrets
 
 pytestmark = pytest.mark.django_db
 
@@ -130,13 +131,26 @@ def test_a_wrong_secret_or_another_connections_url_is_gone(endpoint, other_custo
     assert not HookDelivery.objects.exists()
 
 
-def test_a_replaced_secret_stops_working_at_once(endpoint):
+def test_a_replaced_secret_stops_working_once_the_process_reads_it_again(endpoint, settings):
     ep, old = endpoint
+    assert _deliver(ep.connection_id, old, _delivery()).status_code == 200  # now remembered
     new = ep.new_secret()
     ep.save()
 
+    assert _deliver(ep.connection_id, old, _delivery()).status_code == 200  # for a few seconds
+    settings.HOOKS_SECRET_CACHE_SECONDS = 0
+    forget_secrets()
     assert _deliver(ep.connection_id, old, _delivery()).status_code == 410
     assert _deliver(ep.connection_id, new, _delivery()).status_code == 200
+
+
+def test_a_burst_of_deliveries_reads_the_secret_once(endpoint, django_assert_num_queries):
+    ep, secret = endpoint
+    _deliver(ep.connection_id, secret, _delivery())
+
+    with django_assert_num_queries(3):  # each: one INSERT, in its own savepoint
+        for _ in range(3):
+            assert _deliver(ep.connection_id, secret, _delivery()).status_code == 200
 
 
 def test_a_disconnected_or_unsubscribed_connection_answers_gone_even_to_keaps_confirmation(

@@ -17,7 +17,7 @@ returns, an incremental sync picks up what Keap could not push meanwhile.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -121,7 +121,7 @@ def _settle(endpoint: HookEndpoint, *, checked: bool) -> HookEndpoint:
         endpoint.failing_since = None
         endpoint.attempts = 0
         endpoint.detail = ""
-        endpoint.next_check_at = now + timedelta(seconds=float(settings.HOOKS_CHECK_SECONDS))
+        endpoint.next_check_at = now + timedelta(seconds=check_interval(endpoint, now))
     else:
         endpoint.status = Status.FAILING
         endpoint.failing_since = endpoint.failing_since or now
@@ -136,6 +136,15 @@ def _settle(endpoint: HookEndpoint, *, checked: bool) -> HookEndpoint:
     if endpoint.status == Status.VERIFIED and was == Status.FAILING:
         _catch_up(endpoint.connection_id)
     return endpoint
+
+
+def check_interval(endpoint: HookEndpoint, now: datetime) -> float:
+    """Seconds until healthy subscriptions are looked at again: sooner while Keap is pushing
+    this connection's changes (a subscription Keap gives up on loses them until the check)."""
+    recent = endpoint.last_delivery_at is not None and now - endpoint.last_delivery_at < timedelta(
+        days=1
+    )
+    return float(settings.HOOKS_CHECK_ACTIVE_SECONDS if recent else settings.HOOKS_CHECK_SECONDS)
 
 
 def retry_delay(attempts: int) -> float:

@@ -15,16 +15,22 @@ subscription Inactive at once. Duplicates, reordering and batches are normal: th
 applied by contact, whatever their order, and applying one twice changes nothing.
 """
 
+import time
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from webapp.connections.models import KeapConnection
+from webapp.hooks import store
 from webapp.hooks.models import EVENT_KEYS, HookDelivery, HookEndpoint, secret_matches
 
+# connection id -> (its secret's digest, until when it is believed), per process (see _digest).
+_DIGESTS: dict[int, tuple[str, float]] = {}
+DIGESTS_KEPT = 50_000
 MAX_BODY_BYTES = 1_000_000  # 1,000 object keys are about 150 KB
 MAX_OBJECTS = 1000  # Keap batches at most this many changed objects a delivery
 MAX_ID = 2**63 - 1
@@ -57,11 +63,33 @@ def intake(request: HttpRequest, connection_id: int, secret: str) -> HttpRespons
     except BadDelivery as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
     if ids:
-        HookDelivery.objects.create(connection_id=connection_id, event_key=event_key, ids=ids)
+        delivery = HookDelivery(connection_id=connection_id, event_key=event_key, ids=ids)
+        try:
+            store.store(delivery)
+        except store.NotStored:
+            response = JsonResponse({"error": "Not stored; send it again."}, status=503)
+            response["Retry-After"] = "30"
+            return response
     return HttpResponse(status=200)
 
 
 def _in_use(connection_id: int, secret: str) -> bool:
+    return secret_matches(_digest(connection_id), secret)
+
+
+def forget_secrets() -> None:
+    """Read every hook URL's secret afresh (tests; a process just started has nothing cached)."""
+    _DIGESTS.clear()
+
+
+def _digest(connection_id: int) -> str:
+    """The connection's URL secret's digest ("" when its URL is not in use), remembered a few
+    seconds per process: a burst of deliveries costs one read. A secret just replaced, or a
+    connection just disconnected, answers as before for those few seconds at most."""
+    now = time.monotonic()
+    cached = _DIGESTS.get(connection_id)
+    if cached is not None and cached[1] > now:
+        return cached[0]
     row = (
         HookEndpoint.objects.filter(connection_id=connection_id)
         .exclude(status=HookEndpoint.Status.UNSUBSCRIBED)
@@ -69,7 +97,10 @@ def _in_use(connection_id: int, secret: str) -> bool:
         .values_list("secret_digest", flat=True)
         .first()
     )
-    return row is not None and secret_matches(row, secret)
+    if len(_DIGESTS) >= DIGESTS_KEPT:
+        _DIGESTS.clear()
+    _DIGESTS[connection_id] = (row or "", now + settings.HOOKS_SECRET_CACHE_SECONDS)
+    return row or ""
 
 
 def read_delivery(request: HttpRequest) -> tuple[str, list[list[Any]]]:

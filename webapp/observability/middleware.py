@@ -13,6 +13,7 @@ from webapp.redaction import redact
 log = logging.getLogger("webapp.request")
 HEADER = "X-Request-ID"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+HOOK_PATH = "/hooks/keap/"
 
 
 def _forget_request_id(**kwargs: object) -> None:
@@ -36,8 +37,10 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response[HEADER] = request_id
         path = _loggable_path(request)
-        # Probes come every few seconds; their successes are DEBUG so they do not drown the rest.
-        quiet = path in PROBE_PATHS and response.status_code < 400
+        # Probes come every few seconds, and Keap's hook deliveries by the thousand: their
+        # successes are DEBUG so they do not drown the rest.
+        routine = path in PROBE_PATHS or path.startswith(HOOK_PATH)
+        quiet = routine and response.status_code < 400
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "%s %s %s",

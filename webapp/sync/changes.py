@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from webapp.hooks.models import HookDelivery
+from webapp.hooks.models import HookDelivery, HookEndpoint
 from webapp.keap.results import Contact as KeapContact
 from webapp.keap.results import filter_time, parse_timestamp
 from webapp.schedule.planner import Policy, change_fetch
@@ -58,9 +59,15 @@ def work(worker: "RunWorker") -> "Outcome":
         run.checkpoint, run.deleted = checkpoint, deleted
 
     def mark_applied() -> None:
-        HookDelivery.objects.filter(
+        applied = HookDelivery.objects.filter(
             connection_id=run.connection_id, pk__lte=checkpoint["up_to"], applied_at__isnull=True
-        ).update(applied_at=timezone.now())
+        )
+        last = applied.aggregate(last=Max("received_at"))["last"]
+        applied.update(applied_at=timezone.now())
+        if last is not None:  # how busy Keap's pushes are: the subscriptions' check interval
+            HookEndpoint.objects.filter(connection_id=run.connection_id).update(
+                last_delivery_at=Greatest(Coalesce("last_delivery_at", last), last)
+            )
 
     if checkpoint["how"] == "window":
         return worker.pages(checkpoint["query"], also=mark_applied)
