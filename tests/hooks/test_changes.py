@@ -202,3 +202,24 @@ def test_disconnecting_deletes_the_subscriptions_and_the_url_is_gone(hooked, kea
     for url in urls:  # a late delivery to the old URL: 410, which makes Keap stop at once
         assert requests.post(url, json={}, timeout=5).status_code == 410
     assert HookEndpoint.objects.get(connection=connection).status == "unsubscribed"
+
+
+def test_a_check_that_finds_keap_gave_up_verifies_again_and_catches_up_what_was_missed(
+    hooked, keap, enqueued, receiver
+):
+    tenant, connection = hooked(60)
+    receiver.down = True
+    missed = keap.play(tenant, edits=2, adds=1)  # delivered four times over, to no avail
+    wait_for(lambda: "Inactive" in {s["status"] for s in keap.hooks(tenant)},
+             what="Keap to give up on the receiver")  # fmt: skip
+    receiver.down = False  # back before anyone at Onramp noticed
+
+    endpoint = subscriptions.check(connection_id=connection.pk)
+
+    assert endpoint.status == "verified"
+    assert {s["status"] for s in keap.hooks(tenant)} == {"Verified"}
+    catch_up = SyncRun.objects.filter(connection=connection).latest("pk")
+    assert catch_up.kind == "incremental" and catch_up.status == "queued"
+    assert drive(catch_up.pk).status == "succeeded"
+    assert set(missed["edited"] + missed["added"]) <= set(_local(connection))
+    assert_copy_matches(keap, tenant, connection)

@@ -76,14 +76,19 @@ def check(*, connection_id: int) -> HookEndpoint:
     at_keap = {hook.key: hook for hook in client.list_hooks()}
     if any(s.key not in at_keap for s in ours):
         return subscribe(connection_id=connection_id)
+    lapsed = False  # Keap had stopped delivering some of them
     for subscription in ours:
         hook = at_keap[subscription.key]
         if hook.status != VERIFIED:
+            lapsed = True
             hook = client.verify_hook(subscription.key)
         if hook.status != subscription.status:
             subscription.status = hook.status
             subscription.save(update_fields=["status", "updated_at"])
-    return _settle(endpoint, checked=True)
+    endpoint = _settle(endpoint, checked=True)
+    if lapsed and endpoint.status == Status.VERIFIED:
+        _catch_up(connection_id)  # what Keap did not deliver while they were not Verified
+    return endpoint
 
 
 def unsubscribe(*, connection_id: int) -> None:
