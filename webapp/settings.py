@@ -240,6 +240,8 @@ SYNC_MAX_RETRIES = env_int("SYNC_MAX_RETRIES", 6)  # failed tries in a row befor
 SYNC_HEARTBEAT_SECONDS = env_float("SYNC_HEARTBEAT_SECONDS", 10)  # a working run's heartbeat
 SYNC_STALE_SECONDS = env_float("SYNC_STALE_SECONDS", 90)  # no heartbeat this long: worker gone
 SYNC_LOST_SECONDS = env_float("SYNC_LOST_SECONDS", 600)  # queued this long past due: message lost
+# Finished sync runs are kept this many days (each connection's latest of each kind, always).
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30)
 # Fetch the next page while storing this one: "auto" (on, except inside an outer transaction),
 # True or False (webapp/sync/pipeline.py).
 SYNC_PREFETCH: bool | str = (
@@ -295,6 +297,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "webapp.schedule.tasks.start_changes",
         "schedule": 2.0,
         "options": {"expires": 4},
+    },
+    "prune-sync-runs": {
+        "task": "webapp.sync.tasks.prune_runs",
+        "schedule": crontab(hour=4, minute=50),
     },
     "prune-hook-deliveries": {
         "task": "webapp.hooks.tasks.prune_deliveries",

@@ -223,3 +223,68 @@ def test_a_check_that_finds_keap_gave_up_verifies_again_and_catches_up_what_was_
     assert drive(catch_up.pk).status == "succeeded"
     assert set(missed["edited"] + missed["added"]) <= set(_local(connection))
     assert_copy_matches(keap, tenant, connection)
+
+
+def test_a_delivery_naming_another_tenants_contacts_changes_nothing_here(
+    hooked, keap, enqueued, make_tenant
+):
+    tenant, connection = hooked(30)
+    other = make_tenant(30)
+    foreign = sorted(keap_contacts(keap, other))[:3]
+    foreign = [k for k in foreign if k not in _local(connection)] or [10**12]
+    before = _local(connection)
+    url = keap.hooks(tenant)[0]["hookUrl"]
+
+    answer = requests.post(url, json={
+        "event_key": "contact.edit", "object_type": "contact",
+        "object_keys": [{"id": k, "apiUrl": "", "timestamp": ""} for k in foreign],
+    }, timeout=5)  # fmt: skip
+    run = _apply_waiting(enqueued)
+
+    assert answer.status_code == 200 and run.status == "succeeded"
+    assert _local(connection) == before  # Keap has no such contacts for this tenant
+    assert_copy_matches(keap, tenant, connection)
+
+
+def test_a_flood_of_deliveries_is_taken_and_applied_in_one_run(hooked, keap, enqueued):
+    tenant, connection = hooked(40)
+    url = keap.hooks(tenant)[0]["hookUrl"]
+    ids = sorted(_local(connection))
+    session = requests.Session()
+
+    answers = {
+        session.post(
+            url,
+            json={
+                "event_key": "contact.edit",
+                "object_type": "contact",
+                "object_keys": [{"id": ids[n % len(ids)], "apiUrl": "", "timestamp": ""}],
+            },
+            timeout=5,
+        ).status_code
+        for n in range(400)
+    }
+    keap.reset_stats()
+    run = _apply_waiting(enqueued)
+
+    assert answers == {200}
+    assert HookDelivery.objects.filter(connection_id=connection.pk).count() >= 400
+    assert run.status == "succeeded" and run.fetched == len(ids)
+    assert list_calls(keap, tenant) == {"contacts_v2": 1}  # forty contacts, four hundred notices
+    assert_copy_matches(keap, tenant, connection)
+
+
+def test_keap_never_confirming_leaves_the_connection_polled_and_says_so(
+    owner_client, connect, make_tenant, enqueued, hooks_on, receiver, eager_celery, keap
+):
+    receiver.down = True  # Keap's confirmation gets a 503
+    connection = connect(owner_client, app=make_tenant(10))
+
+    endpoint = HookEndpoint.objects.get(connection=connection)
+    assert endpoint.status == "failing" and endpoint.next_check_at > timezone.now()
+    assert {s["status"] for s in keap.hooks(connection.app_name)} == {"Unverified"}
+    assert drive(enqueued[-1]).status == "succeeded"  # the first sync ran all the same
+    _, states = today.make_plan(connection.developer_app)
+    assert not next(s for s in states if s.id == connection.pk).hooked
+    page = owner_client.get(f"/connections/{connection.pk}/").content.decode()
+    assert "Checked every" in page and "Keap has not confirmed 3 of 3" in page

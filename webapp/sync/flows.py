@@ -9,7 +9,6 @@ and enqueues them again; they resume at their checkpoint.
 """
 
 import logging
-import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -70,20 +69,6 @@ def cancel_run(*, run: SyncRun) -> bool:
     return bool(
         SyncRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(cancel_requested=True)
     )
-
-
-def schedule_syncs(*, kind: str, spread_seconds: float) -> int:
-    """Queue a run of `kind` for every active connection without one, spread over a while."""
-    spread = max(0.0, min(spread_seconds, 3000.0))  # below the broker's visibility timeout
-    queued = 0
-    for connection in KeapConnection.objects.active().exclude(
-        sync_runs__status__in=(Status.QUEUED, Status.RUNNING)
-    ):
-        countdown = random.uniform(0, spread) if spread else 0  # noqa: S311
-        with transaction.atomic():
-            run = start_sync(connection=connection, kind=kind, countdown=countdown)
-        queued += run is not None
-    return queued
 
 
 def rescue_stale_runs() -> list[int]:

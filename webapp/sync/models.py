@@ -186,7 +186,11 @@ class SyncRun(models.Model):
                 name="one_active_sync_per_connection",
             )
         ]
-        indexes = [models.Index(fields=("status", "heartbeat_at"), name="syncrun_liveness")]
+        indexes = [
+            models.Index(fields=("status", "heartbeat_at"), name="syncrun_liveness"),
+            # The plan's per-connection reads: its latest succeeded runs (webapp.schedule.today).
+            models.Index(fields=("connection", "status", "finished_at"), name="syncrun_latest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} sync of {self.connection_id} ({self.status})"

@@ -1,17 +1,16 @@
-"""Background work on contact sync: working runs, scheduling them, rescuing them.
+"""Background work on contact sync: working runs, rescuing them, forgetting old ones.
 
-flows enqueues run_sync and these tasks call flows back (schedule, rescue): the one import cycle
+flows enqueues run_sync and these tasks call flows back (rescue): the one import cycle
 left between the two, harmless because neither uses the other while it is being imported."""
 
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
 from webapp.celery import Task
-from webapp.sync import flows, worker
+from webapp.sync import flows, retention, worker
 from webapp.sync.models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -53,21 +52,12 @@ def run_sync(self: Task, *, run_id: int) -> str:
     return str(outcome.value)
 
 
-@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
-def schedule_incremental_syncs() -> int:
-    """Beat: queue an incremental sync for every active connection, jittered over the interval."""
-    interval = float(settings.SYNC_INTERVAL_SECONDS)
-    queued = flows.schedule_syncs(kind=SyncRun.Kind.INCREMENTAL, spread_seconds=interval / 2)
-    log.info("Queued %d incremental syncs", queued)
-    return queued
-
-
-@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
-def schedule_reconciles() -> int:
-    """Beat (daily): queue a full reconcile for every active connection, spread over 50 minutes."""
-    queued = flows.schedule_syncs(kind=SyncRun.Kind.RECONCILE, spread_seconds=3000)
-    log.info("Queued %d sync reconciles", queued)
-    return queued
+@shared_task(ignore_result=True, time_limit=1800, soft_time_limit=1700)
+def prune_runs() -> int:
+    """Beat (daily): forget sync runs finished longer ago than SYNC_RUN_RETENTION_DAYS."""
+    deleted = retention.prune()
+    log.info("Pruned %d finished sync runs", deleted)
+    return deleted
 
 
 @shared_task(ignore_result=True, time_limit=60, soft_time_limit=50)
