@@ -463,6 +463,7 @@ class Simulation:
         return {
             "calls_per_day": per_day,
             "budget_used_max_day": round(per_day / LIMIT_PER_DAY, 4),
+            "interactive_reserve_kept": per_day - GOALS_PER_DAY <= LIMIT_PER_DAY * (1 - RESERVE),
             "change_to_copy_p95_s": round(0.95 * 900 + 5, 1),  # a poll every 15 min, if it fit
             "reconcile_pass_days": 1.0,
             "max_connections": int((0.95 * LIMIT_PER_DAY - GOALS_PER_DAY) // mean_cost),

@@ -306,14 +306,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "webapp.hooks.tasks.prune_deliveries",
         "schedule": crontab(hour=4, minute=40),
     },
-    # Contact sync (webapp/sync): a watchdog that resumes runs whose worker died (from their
-    # checkpoint).
     # Goals (webapp/goals): re-queue completions whose message was lost; settle stuck ones.
     "recover-goals": {
         "task": "webapp.goals.tasks.recover_goals",
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    # Contact sync (webapp/sync): resume runs whose worker died, from their checkpoint.
     "sync-watchdog": {
         "task": "webapp.sync.tasks.rescue_stale_runs",
         "schedule": 60.0,

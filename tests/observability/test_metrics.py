@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.factories import ConnectionFactory
 from webapp.celery import app as celery_app
 from webapp.connections.models import ConnectionEvent, KeapConnection
+from webapp.hooks.models import HookDelivery, HookEndpoint
 from webapp.keap.models import DeveloperApp
 from webapp.sync.models import SyncRun
 from webapp.usage.models import UsageDay
@@ -182,6 +183,44 @@ def test_sync_lag_is_the_time_since_each_active_connections_last_successful_sync
         60, abs=30
     )
     assert _value(samples, "onramp_connections_never_synced", app="second-app") == 0
+
+
+def test_a_connection_keap_pushes_changes_for_is_behind_only_by_deliveries_not_yet_applied(
+    anon_client, metrics_token
+):
+    now = timezone.now()
+    quiet, busy, failing = (ConnectionFactory() for _ in range(3))
+    for connection, status in ((quiet, "verified"), (busy, "verified"), (failing, "failing")):
+        # Each last polled or reconciled two days ago.
+        _run(connection, SyncRun.Status.SUCCEEDED, finished=now - timedelta(days=2))
+        HookEndpoint.objects.create(connection=connection, secret_digest="x", status=status)
+    for minutes_ago, applied in ((10, False), (4, False), (30, True)):
+        HookDelivery.objects.create(
+            connection_id=busy.pk, event_key="contact.edit", ids=[[1, ""]],
+            received_at=now - timedelta(minutes=minutes_ago),
+            applied_at=now if applied else None,
+        )  # fmt: skip
+    HookDelivery.objects.create(connection_id=failing.pk, event_key="contact.add", ids=[[2, ""]])
+
+    samples = _scrape(anon_client)
+
+    main = DeveloperApp.objects.current().client_id
+    # quiet: 0; busy: its oldest unapplied delivery, 10 minutes; failing (polled): two days.
+    assert _value(samples, "onramp_sync_lag_max_seconds", app=main) == pytest.approx(
+        2 * 86_400, abs=30
+    )
+    assert _value(samples, "onramp_sync_lag_mean_seconds", app=main) == pytest.approx(
+        (0 + 600 + 2 * 86_400) / 3, abs=30
+    )
+    assert _value(samples, "onramp_hook_endpoints", app=main, status="verified") == 2
+    assert _value(samples, "onramp_hook_endpoints", app=main, status="failing") == 1
+    assert _value(samples, "onramp_hook_endpoints", app=main, status="subscribing") == 0
+    assert _value(samples, "onramp_hook_deliveries_pending", app=main) == 3
+
+    KeapConnection.objects.filter(pk=failing.pk).update(status=Status.PAUSED)
+    samples = _scrape(anon_client)
+    assert _value(samples, "onramp_sync_lag_max_seconds", app=main) == pytest.approx(600, abs=30)
+    assert _value(samples, "onramp_hook_endpoints", app=main, status="failing") == 0
 
 
 def _run(connection, status, *, finished):

@@ -115,7 +115,7 @@ class HookDelivery(models.Model):
     """One delivery from Keap, stored as it came (its ids) before anything is done with it.
 
     Written by the intake with one INSERT and nothing else; applied later, in the bulk lane
-    (webapp.hooks.changes). Kept a while after it is applied, to size the next fetch."""
+    (webapp.sync.changes). Kept a while after it is applied, to size the next fetch."""
 
     connection_id = models.BigIntegerField()
     event_key = models.CharField(max_length=50)

@@ -1,7 +1,7 @@
 """Prometheus metrics, computed when scraped from the stores every process shares.
 
 Keap calls are counted by the usage rollups, refreshes by connection events, queue depth by the
-broker, and connections and sync runs are rows: each scrape reads them, so whichever web process
+broker, and connections, sync runs and hook deliveries are rows: each scrape reads them, so whichever web process
 answers sees what every web and worker process did, without prometheus_client's multiprocess mode
 and its per-process files. Labels are bounded: developer app (a handful), status, lane; never a
 connection or a tenant.
@@ -16,12 +16,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from webapp.connections.models import ConnectionEvent, KeapConnection
+from webapp.hooks.models import HookDelivery, HookEndpoint
 from webapp.keap.models import DeveloperApp
 from webapp.operations.queues import LANES, queue_depths
 from webapp.sync.models import SyncRun
@@ -42,6 +43,7 @@ class OnrampCollector(Collector):
         yield from _token_refreshes(apps)
         yield from _connections(apps)
         yield from _sync_lag()
+        yield from _hooks(apps)
         yield from _queue_depth()
 
 
@@ -144,11 +146,17 @@ def _connections(apps: list[str]) -> Iterator[Metric]:
 
 
 def _sync_lag() -> Iterator[Metric]:
-    """Seconds since each active connection's last successful sync, as max and mean per app.
+    """How far behind Keap each active connection's copy may be, as max and mean per app.
 
-    A connection that has never synced successfully counts from when it was connected.
+    A connection Keap pushes changes for (verified hooks) is behind by its oldest delivery not yet
+    applied, and not at all without one: it is not polled, so its last sync says nothing. Any
+    other connection is behind by the time since its last successful sync; one that has never
+    synced successfully counts from when it was connected.
     """
     now = timezone.now()
+    pending = HookDelivery.objects.filter(
+        connection_id=OuterRef("pk"), applied_at__isnull=True
+    ).order_by("received_at")
     rows = (
         KeapConnection.objects.active()
         .order_by()
@@ -156,23 +164,30 @@ def _sync_lag() -> Iterator[Metric]:
         .annotate(
             last_sync=Max(
                 "sync_runs__finished_at", filter=Q(sync_runs__status=SyncRun.Status.SUCCEEDED)
-            )
+            ),
+            hooked=Q(hook_endpoint__status=HookEndpoint.Status.VERIFIED),
+            oldest_pending=Subquery(pending.values("received_at")[:1]),
         )
     )
     lags: dict[str, list[float]] = defaultdict(list)
     never: dict[str, int] = defaultdict(int)
     for row in rows:
-        since = row["last_sync"] or row["connected_at"]
+        if row["last_sync"] is None:
+            since = row["connected_at"]
+        elif row["hooked"]:
+            since = row["oldest_pending"] or now
+        else:
+            since = row["last_sync"]
         lags[row["app"]].append(max(0.0, (now - since).total_seconds()))
         never[row["app"]] += row["last_sync"] is None
     worst = GaugeMetricFamily(
         f"{PREFIX}_sync_lag_max_seconds",
-        "Longest time since an active connection's last successful sync, by developer app.",
+        "Longest time an active connection's copy may be behind Keap, by developer app.",
         labels=["app"],
     )
     mean = GaugeMetricFamily(
         f"{PREFIX}_sync_lag_mean_seconds",
-        "Mean time since active connections' last successful sync, by developer app.",
+        "Mean time active connections' copies may be behind Keap, by developer app.",
         labels=["app"],
     )
     unsynced = GaugeMetricFamily(
@@ -185,6 +200,49 @@ def _sync_lag() -> Iterator[Metric]:
         mean.add_metric([app], sum(lags[app]) / len(lags[app]))
         unsynced.add_metric([app], never[app])
     yield from (worst, mean, unsynced)
+
+
+def _hooks(apps: list[str]) -> Iterator[Metric]:
+    """Hook endpoints by status, and deliveries stored but not yet applied, per app."""
+    rows = (
+        HookEndpoint.objects.filter(connection__status=KeapConnection.Status.ACTIVE)
+        .order_by()
+        .values("status", app=F("connection__developer_app__client_id"))
+        .annotate(n=Count("pk"))
+    )
+    counts = {(row["app"], row["status"]): row["n"] for row in rows}
+    endpoints = GaugeMetricFamily(
+        f"{PREFIX}_hook_endpoints",
+        "Active connections' REST hook endpoints, by developer app and status.",
+        labels=["app", "status"],
+    )
+    apps = sorted(set(apps) | {app for app, _ in counts})
+    for app in apps:
+        for status in HookEndpoint.Status.values:
+            endpoints.add_metric([app, status], counts.get((app, status), 0))
+    per_connection = dict(
+        HookDelivery.objects.filter(applied_at__isnull=True)
+        .order_by()
+        .values_list("connection_id")
+        .annotate(n=Count("pk"))
+    )
+    app_of = dict(
+        KeapConnection.objects.filter(pk__in=per_connection).values_list(
+            "pk", "developer_app__client_id"
+        )
+    )
+    waiting: dict[str, int] = defaultdict(int)
+    for connection_id, n in per_connection.items():
+        if connection_id in app_of:  # not one deleted meanwhile
+            waiting[app_of[connection_id]] += n
+    pending = GaugeMetricFamily(
+        f"{PREFIX}_hook_deliveries_pending",
+        "Deliveries from Keap stored and not yet applied to the copy, by developer app.",
+        labels=["app"],
+    )
+    for app in sorted(set(apps) | set(waiting)):
+        pending.add_metric([app], waiting.get(app, 0))
+    yield from (endpoints, pending)
 
 
 def _queue_depth() -> Iterator[Metric]:

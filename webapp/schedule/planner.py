@@ -7,7 +7,8 @@ customer base near a thousand. The plan spends it by need instead, in this order
 
 1. calls a person waits for (goals, connecting): the interactive reserve, never planned away;
 2. changes Keap pushed (REST hooks): fetched as they come, so an idle connection costs nothing;
-3. upkeep of the hooks themselves: each connection's subscriptions checked once a day;
+3. upkeep of the hooks themselves: each connection's subscriptions checked daily (every few hours
+   while Keap is pushing its changes);
 4. polling, only for connections whose hooks are not healthy, as often as what is left allows
    (never more often than every `poll_min_s`);
 5. initial syncs of new connections, first come first served;
@@ -20,7 +21,7 @@ It is made afresh every few minutes from what has been spent so far today and wh
 says the rest of the day will bring, so a busy morning leaves less for reconciles in the
 afternoon, and raising the limit in the admin raises every budget at the next plan.
 
-This module is pure: no database, no clock of its own. webapp.schedule.tasks feeds it Onramp's
+This module is pure: no database, no clock of its own. webapp.schedule.today feeds it Onramp's
 connections and today's spend and starts the work it names; bench/capacity.py feeds it a simulated
 customer base over simulated days.
 """
