@@ -4,6 +4,7 @@ Services that run on this machine are used for real. When one is missing the tes
 reason that starts with "missing service"; with REQUIRE_SERVICES=1 (as in CI) it fails instead.
 """
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -270,3 +271,19 @@ def celery_worker(settings, transactional_db, tmp_path):
     worker.start()
     yield worker
     worker.stop()
+
+
+_tenants = itertools.count(1)
+
+
+@pytest.fixture
+def make_tenant(keap):
+    """Create a sandbox tenant of this test's own (seated for alex) with n seeded contacts."""
+
+    def make(contacts: int = 250) -> str:
+        app = f"sy{os.getpid() % 1000:03d}{next(_tenants):03d}"
+        keap.create_tenant(app, name=f"Sync test {app}", users=["alex@sandbox.keap.test"])
+        keap.seed_contacts(app, contacts)
+        return app
+
+    return make

@@ -12,9 +12,11 @@ from typing import Any
 
 REDACTED = "[redacted]"
 
+# Every OAuth parameter that would let someone finish or replay a flow (the state binds a callback
+# to a browser session; the challenge is derived from the verifier), and every credential.
 _SECRET_KEYS = (
-    "access_token|refresh_token|code|code_verifier|client_secret|id_token|password|"
-    "api_key|x-keap-api-key|token"
+    "access_token|refresh_token|code|code_verifier|code_challenge|state|session_state|"
+    "client_secret|id_token|password|api_key|x-keap-api-key|x-hook-secret|token"
 )
 _KEY_VALUE = re.compile(
     rf"""(?ix)

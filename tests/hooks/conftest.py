@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.loopback import serving
-from tests.sync.conftest import drive, enqueued, make_tenant, sync_settings  # noqa: F401
+from tests.sync.conftest import drive, enqueued, sync_settings  # noqa: F401
 
 # Keap's policy, shortened: first attempt 0.2-0.4 s after a change, retries 0.2-0.3 s, 0.3 s and
 # 0.4 s after each failure; no answer within 2 s is a failure.

@@ -1,3 +1,3 @@
 """The sync fixtures (a tenant of each test's own, runs driven in this process) for the plan's tests."""
 
-from tests.sync.conftest import enqueued, make_tenant, sync_settings  # noqa: F401
+from tests.sync.conftest import enqueued, sync_settings  # noqa: F401

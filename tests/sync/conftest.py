@@ -1,28 +1,10 @@
-"""Fixtures for contact sync: a Keap tenant of our own per test, a connection to it, a run driver."""
-
-import itertools
-import os
+"""Fixtures for contact sync: a connection to a tenant of the test's own, a run driver."""
 
 import pytest
 import requests
 
 from webapp.sync import flows, worker
 from webapp.sync.models import Contact, SyncRun
-
-_tenants = itertools.count(1)
-
-
-@pytest.fixture
-def make_tenant(keap):
-    """Create a sandbox tenant of this test's own (seated for alex) with n seeded contacts."""
-
-    def make(contacts: int = 250) -> str:
-        app = f"sy{os.getpid() % 1000:03d}{next(_tenants):03d}"
-        keap.create_tenant(app, name=f"Sync test {app}", users=["alex@sandbox.keap.test"])
-        keap.seed_contacts(app, contacts)
-        return app
-
-    return make
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Onramp's web server and Celery beat as real child processes for tests, beside CeleryWorker."""
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,15 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def production_access_log_format() -> str:
+    """gunicorn's access line as the Dockerfile (and so docker-compose.yml) configures it."""
+    cmd = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")
+    )
+    argv = json.loads(cmd.removeprefix("CMD "))
+    return argv[argv.index("--access-logformat") + 1]
 
 
 def free_port() -> int:
@@ -62,6 +72,7 @@ class WebServer(_Child):
             sys.executable, "-m", "gunicorn", "webapp.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "gthread",
             "--threads", "8", "--access-logfile", "-",
+            "--access-logformat", production_access_log_format(),
         ])  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
