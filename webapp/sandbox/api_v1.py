@@ -7,9 +7,10 @@ seen to).
 Errors are `{"message": ...}`.
 """
 
+from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webapp.sandbox import contact_fields, contacts, goals
@@ -21,6 +22,7 @@ from webapp.sandbox.api_errors import (
     list_param,
     v1_error,
 )
+from webapp.sandbox.gateway import KeapRequest
 from webapp.sandbox.models import Membership
 
 ORDER_COLUMNS = {
@@ -40,13 +42,13 @@ PATCH_MASK = [
 ]  # fmt: skip
 
 
-def _compact(data: dict) -> dict:
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value not in ("", None)}
 
 
 @csrf_exempt
 @allow_methods("GET", error=v1_error)
-def userinfo(request: HttpRequest) -> JsonResponse:
+def userinfo(request: KeapRequest) -> JsonResponse:
     """GET /v1/oauth/connect/userinfo: the Keap user who authorized this token."""
     caller = request.keap
     user = caller.keap_user
@@ -70,7 +72,7 @@ def userinfo(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", error=v1_error)
-def account_profile(request: HttpRequest) -> JsonResponse:
+def account_profile(request: KeapRequest) -> JsonResponse:
     """GET /v1/account/profile: the business profile of the token's tenant."""
     tenant = request.keap.tenant
     us = tenant.address_country_code == "USA"
@@ -105,7 +107,7 @@ def account_profile(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", "POST", "PUT", error=v1_error)
-def contact_collection(request: HttpRequest) -> HttpResponse:
+def contact_collection(request: KeapRequest) -> HttpResponse:
     """/v1/contacts: GET lists (offset paging), POST creates (201), PUT creates or updates."""
     if request.method == "GET":
         return _list_contacts(request)
@@ -115,8 +117,8 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     )
     tenant = request.keap.tenant
     option = body.pop("duplicate_option", None) or "Email"
-    data: dict = {}
-    columns: dict = {}
+    data: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
     contacts.apply_v1(data, body, columns)
     existing = contacts.find_duplicate(tenant, data, columns, option) if upsert else None
     if existing is not None:
@@ -130,7 +132,7 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _list_contacts(request: HttpRequest) -> JsonResponse:
+def _list_contacts(request: KeapRequest) -> JsonResponse:
     query = request.GET
     settings = request.sandbox_settings
     clamp = settings["page_size_overflow"] == "clamp"
@@ -168,15 +170,17 @@ def _list_contacts(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _page_url(request: HttpRequest, limit: int, offset: int) -> str:
-    params = {key: value for key, value in request.GET.items() if key not in ("limit", "offset")}
+def _page_url(request: KeapRequest, limit: int, offset: int) -> str:
+    params: dict[str, str | int] = {
+        key: request.GET[key] for key in request.GET if key not in ("limit", "offset")
+    }
     params.update(limit=limit, offset=offset)
     return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
 
 
 @csrf_exempt
 @allow_methods("GET", "PATCH", "DELETE", error=v1_error)
-def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
+def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v1/contacts/{id}: GET one (FullContact), PATCH given fields, DELETE (204)."""
     if not contact_id.isdigit():
         raise BadInput(f"Invalid contact id: {contact_id}")
@@ -199,7 +203,7 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
     return JsonResponse(contacts.to_v1(contact, full=True, nulls=nulls))
 
 
-def _update_mask(request: HttpRequest, allowed: list[str]) -> list[str]:
+def _update_mask(request: KeapRequest, allowed: list[str]) -> list[str]:
     mask = list_param(request.GET, "update_mask")
     for name in mask:
         if name not in allowed:
@@ -209,7 +213,7 @@ def _update_mask(request: HttpRequest, allowed: list[str]) -> list[str]:
 
 @csrf_exempt
 @allow_methods("POST", error=v1_error)
-def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> HttpResponse:
+def achieve_goal(request: KeapRequest, integration: str, call_name: str) -> HttpResponse:
     """POST /v1/campaigns/goals/{integration}/{callName}: 201 and one result per goal fired."""
     body = json_body(request)
     if not isinstance(body, dict):
@@ -243,6 +247,6 @@ def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> Http
 
 
 @csrf_exempt
-def not_found(request: HttpRequest) -> JsonResponse:
+def not_found(request: KeapRequest) -> JsonResponse:
     """Any other /crm/rest path with a valid token: v1's 404 body."""
     return v1_error(404, f"No resource found at {request.path}")

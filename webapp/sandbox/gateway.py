@@ -16,6 +16,7 @@ import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
@@ -26,6 +27,8 @@ from webapp.sandbox.credentials import digest
 from webapp.sandbox.models import ApiKey, DeveloperApp, KeapUser, Tenant
 
 API_PATH = re.compile(r"^/crm/(rest|xmlrpc)(/|$)")
+# Where the gateway names a request it refused before routing, for stats.py to count it by.
+COUNT_AS = "sandbox.count_as"
 
 MISSING_TOKEN = {
     "fault": {
@@ -84,6 +87,16 @@ class KeapCaller:
         return DeveloperApp.objects.get(pk=self.developer_app_id)
 
 
+class KeapRequest(HttpRequest):
+    """A request the gateway admitted to an API view: who is calling, and the switches and
+    limits as they stood when it was metered."""
+
+    keap: KeapCaller
+    sandbox_settings: dict[str, Any]
+    # Set when the quota transaction counted the request already (stats.py reads it).
+    sandbox_counted: bool
+
+
 class KeapGatewayMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -105,22 +118,26 @@ class KeapGatewayMiddleware:
             path=request.path,
             legacy=is_xmlrpc,
         )
+        # From here on it is a KeapRequest: these three lines set what that type promises.
+        admitted = cast(KeapRequest, request)
         # The traffic counters were bumped in the quota transaction already.
-        request.sandbox_counted = True
-        request.keap = caller
-        request.sandbox_settings = decision.settings
+        admitted.sandbox_counted = True
+        admitted.keap = caller
+        admitted.sandbox_settings = decision.settings
         if decision.legacy_fault:
             response = _xmlrpc_fault(500, LEGACY_THROTTLED)
         elif not decision.admitted:
             response = _throttled(decision, caller)
         else:
-            response = self._serve(request, decision, caller)
+            response = self._serve(admitted, decision, caller)
         for name, value in decision.headers.items():
             response[name] = value
         response["x-keap-tenant-id"] = caller.tenant.host
         return response
 
-    def _serve(self, request: HttpRequest, decision: quota.Decision, caller) -> HttpResponse:
+    def _serve(
+        self, request: KeapRequest, decision: quota.Decision, caller: KeapCaller
+    ) -> HttpResponse:
         if decision.legacy_delay:
             try:
                 time.sleep(decision.legacy_delay)
@@ -165,7 +182,7 @@ def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
             .first()
         )
         if key is None:
-            request.sandbox_count_as = "gateway:invalid_api_key"
+            request.META[COUNT_AS] = "gateway:invalid_api_key"
             return JsonResponse(INVALID_API_KEY, status=401)
         return KeapCaller(
             tenant=key.tenant,
@@ -177,11 +194,11 @@ def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        request.sandbox_count_as = "gateway:missing_token"
+        request.META[COUNT_AS] = "gateway:missing_token"
         return JsonResponse(MISSING_TOKEN, status=401)
     found = grants.find_bearer(token)
     if found is None:
-        request.sandbox_count_as = "gateway:invalid_token"
+        request.META[COUNT_AS] = "gateway:invalid_token"
         return JsonResponse(INVALID_TOKEN, status=401)
     grant_id, keap_user_id, developer_app_id, tenant = found
     return KeapCaller(
@@ -202,6 +219,7 @@ def _endpoint_name(request: HttpRequest) -> str:
 
 
 def _throttled(decision: quota.Decision, caller: KeapCaller) -> HttpResponse:
+    body: dict[str, Any]
     if decision.settings["throttle_body"] == "fault":
         if decision.refused_by == "second":
             limit = decision.settings[f"{caller.key_kind}_limit_per_second"]

@@ -133,12 +133,12 @@ class AuthorizationCode(models.Model):
         return f"code #{self.pk} for tenant {self.tenant_id}"
 
 
-class GrantQuerySet(models.QuerySet):
+class GrantQuerySet(models.QuerySet["Grant"]):
     def revoke(self, *, now: datetime) -> int:
         """Kill every token of these grants, as a user removing the app's access in Keap does."""
         grant_ids = list(self.values_list("pk", flat=True))
         AccessToken.objects.filter(grant_id__in=grant_ids).delete()
-        return self.model.objects.filter(pk__in=grant_ids).update(
+        return Grant.objects.filter(pk__in=grant_ids).update(
             refresh_token_digest=None, refresh_expires_at=None, revoked_at=now
         )
 

@@ -5,6 +5,7 @@ import random
 import unicodedata
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -24,7 +25,7 @@ from webapp.sandbox.models import (
 # A simulator's demo password, shown on its own sign-in page; not a secret.
 DEMO_PASSWORD = "sandbox"
 
-TENANTS = [
+TENANTS: list[dict[str, str]] = [
     {
         "app_name": "ab123",
         "name": "Acme Bakery",
@@ -75,7 +76,7 @@ TENANTS = [
     },
 ]
 
-USERS = [
+USERS: list[dict[str, Any]] = [
     {
         "email": "alex@sandbox.keap.test",
         "given_name": "Alex",
@@ -116,15 +117,15 @@ def seed() -> None:
         tenants[row["app_name"]], _ = Tenant.objects.update_or_create(
             app_name=row["app_name"], defaults=values
         )
-    for row in USERS:
-        values = {key: value for key, value in row.items() if key not in ("email", "tenants")}
+    for person in USERS:
+        fields = {key: value for key, value in person.items() if key not in ("email", "tenants")}
         # Keap's infusionsoft_id / keap_id is the login, which is the email.
-        values["infusionsoft_id"] = row["email"]
-        user, _ = KeapUser.objects.update_or_create(email=row["email"], defaults=values)
+        fields["infusionsoft_id"] = person["email"]
+        user, _ = KeapUser.objects.update_or_create(email=person["email"], defaults=fields)
         if not user.check_password(DEMO_PASSWORD):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        for app_name in row["tenants"]:
+        for app_name in person["tenants"]:
             Membership.objects.get_or_create(keap_user=user, tenant=tenants[app_name])
     ensure_campaigns()
 
@@ -200,7 +201,7 @@ def _ascii(text: str) -> str:
 
 def contact_row(
     tenant_id: int, keap_id: int, rng: random.Random, *, stamp: int | None = None
-) -> tuple:
+) -> tuple[Any, ...]:
     """One contact as an INSERT row; `stamp` (epoch ms) makes it created and updated then."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
     middle = rng.choice(MIDDLE) if rng.random() < 0.15 else ""
@@ -216,7 +217,7 @@ def contact_row(
          "field": f"PHONE{slot + 1}", "type": rng.choice(["Mobile", "Work", "Home"])}
         for slot in range(rng.choices([0, 1, 2], weights=[40, 50, 10])[0])
     ]  # fmt: skip
-    data = {
+    data: dict[str, Any] = {
         "emails": emails,
         "phones": phones,
         "tag_ids": sorted(rng.sample(range(101, 141), rng.randint(0, 4))),

@@ -23,9 +23,10 @@ def _non_negative_int(value: Any) -> int:
 
 
 def _positive_int(value: Any) -> int:
-    if _non_negative_int(value) < 1:
+    number = _non_negative_int(value)
+    if number < 1:
         raise ValueError("must be a positive integer")
-    return value
+    return number
 
 
 def _seconds(value: Any) -> float:
@@ -35,9 +36,10 @@ def _seconds(value: Any) -> float:
 
 
 def _positive_seconds(value: Any) -> float:
-    if not _seconds(value) > 0:
+    seconds = _seconds(value)
+    if not seconds > 0:
         raise ValueError("must be a number of seconds above 0")
-    return value
+    return seconds
 
 
 def _boolean(value: Any) -> bool:

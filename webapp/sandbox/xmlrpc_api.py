@@ -7,12 +7,14 @@ REST v1 in camelCase (Keap's names are UNCONFIRMED).
 """
 
 import xmlrpc.client
+from typing import Any
 from xml.parsers.expat import ExpatError
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webapp.sandbox import goals
+from webapp.sandbox.gateway import KeapRequest
 
 # Standard XML-RPC interoperability codes for protocol errors; Infusionsoft's `[Kind]message`
 # style for application errors.
@@ -22,7 +24,7 @@ BAD_PARAMS = -32602
 RECORD_NOT_FOUND = 6
 
 
-def _respond(value) -> HttpResponse:
+def _respond(value: Any) -> HttpResponse:
     body = xmlrpc.client.dumps((value,), methodresponse=True, allow_none=False)
     return HttpResponse(body, content_type="text/xml; charset=UTF-8")
 
@@ -32,8 +34,16 @@ def _fault(code: int, message: str) -> HttpResponse:
     return HttpResponse(body, content_type="text/xml; charset=UTF-8")
 
 
+def _no_method_matching() -> HttpResponse:
+    return _fault(
+        BAD_PARAMS,
+        "No method matching arguments: achieveGoal(String key, String integration, "
+        "String callName, int contactId)",
+    )
+
+
 @csrf_exempt
-def endpoint(request: HttpRequest) -> HttpResponse:
+def endpoint(request: KeapRequest) -> HttpResponse:
     """POST /crm/xmlrpc/v1: dispatch an XML-RPC call; only FunnelService.achieveGoal exists."""
     if request.method != "POST":
         response = HttpResponse("XML-RPC takes POST", status=405, content_type="text/plain")
@@ -45,18 +55,17 @@ def endpoint(request: HttpRequest) -> HttpResponse:
         return _fault(PARSE_ERROR, "Failed to parse XML-RPC request")
     if method != "FunnelService.achieveGoal":
         return _fault(NO_METHOD, f"No such handler: {method}")
-    if (
-        len(params) != 4
-        or not all(isinstance(p, str) for p in params[:3])
-        or isinstance(params[3], bool)
-        or not isinstance(params[3], int)
-    ):
-        return _fault(
-            BAD_PARAMS,
-            "No method matching arguments: achieveGoal(String key, String integration, "
-            "String callName, int contactId)",
-        )
+    if len(params) != 4:
+        return _no_method_matching()
     _key, integration, call_name, contact_id = params
+    if (
+        not isinstance(_key, str)
+        or not isinstance(integration, str)
+        or not isinstance(call_name, str)
+        or isinstance(contact_id, bool)
+        or not isinstance(contact_id, int)
+    ):
+        return _no_method_matching()
     try:
         fired = goals.achieve(
             tenant=request.keap.tenant,
