@@ -171,8 +171,11 @@ def _list_contacts(request: KeapRequest) -> JsonResponse:
 
 
 def _page_url(request: KeapRequest, limit: int, offset: int) -> str:
+    # A token sent in the query string is not echoed into links that get logged and shared.
     params: dict[str, str | int] = {
-        key: request.GET[key] for key in request.GET if key not in ("limit", "offset")
+        key: request.GET[key]
+        for key in request.GET
+        if key not in ("limit", "offset", "access_token")
     }
     params.update(limit=limit, offset=offset)
     return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")

@@ -21,7 +21,7 @@ from typing import Any, cast
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from webapp.sandbox import grants, quota
+from webapp.sandbox import grants, quota, switches
 from webapp.sandbox.api_errors import v1_error, v2_error
 from webapp.sandbox.credentials import digest
 from webapp.sandbox.models import ApiKey, DeveloperApp, KeapUser, Tenant
@@ -191,8 +191,12 @@ def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
             key_kind="key",
             api_key=key,
         )
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
     token = token.strip()
+    if not header and "access_token" in request.GET and switches.current()["query_access_token"]:
+        # The older form Keap's docs show (docs/keap/API.md §2.1, §3.3); a header wins over it.
+        scheme, token = "bearer", request.GET["access_token"].strip()
     if scheme.lower() != "bearer" or not token:
         request.META[COUNT_AS] = "gateway:missing_token"
         return JsonResponse(MISSING_TOKEN, status=401)

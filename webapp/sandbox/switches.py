@@ -87,6 +87,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     # none, so they are left out unless this is on.
     "v1_nulls": _boolean,
     "goal_unknown_contact_status": _one_of(400, 404),
+    # true: an access token in the query string (`?access_token=`) authenticates like a Bearer
+    # header, as in Keap's older docs; false: only headers do.
+    "query_access_token": _boolean,
     # REST hook delivery (hooks.py, deliverer.py). A min above its max is read as the same range.
     "hook_first_delay_min_seconds": _seconds,
     "hook_first_delay_max_seconds": _seconds,
