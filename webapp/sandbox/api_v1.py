@@ -225,8 +225,13 @@ def achieve_goal(request: KeapRequest, integration: str, call_name: str) -> Http
     if unknown:
         raise BadInput(f"Unrecognized field '{sorted(unknown)[0]}'")
     contact_id = body.get("contact_id")
-    if isinstance(contact_id, bool) or not isinstance(contact_id, int):
-        raise BadInput("contact_id is required and must be an integer")
+    # An int64 in Keap's document: a number past it does not bind (Jackson refuses it).
+    if (
+        isinstance(contact_id, bool)
+        or not isinstance(contact_id, int)
+        or not -(2**63) <= contact_id < 2**63
+    ):
+        raise BadInput("contact_id is required and must be a 64-bit integer")
     try:
         fired = goals.achieve(
             tenant=request.keap.tenant,

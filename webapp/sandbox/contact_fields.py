@@ -77,7 +77,7 @@ V1_CONTACT = {
     "birthday": "datetime",
     "company": _obj({"id": "int"}),
     "contact_type": "str",
-    "custom_fields": _list(_obj({"id": "int", "content": "any"})),
+    "custom_fields": _list(_obj({"id": "int", "content": "any"}, ("id",))),
     "email_addresses": _list(_obj({"email": "str", "field": _enum(*EMAIL_FIELDS)}, ("field",))),
     "family_name": NAME,
     "fax_numbers": _list(
@@ -124,7 +124,7 @@ V2_CONTACT = {
     "anniversary_date": "date",
     "birth_date": "date",
     "contact_type": "str",
-    "custom_fields": _list(_obj({"id": "idstr", "content": "any"})),
+    "custom_fields": _list(_obj({"id": "idstr", "content": "any"}, ("id",))),
     "email_addresses": _list(
         _obj({"email": "str", "field": _enum(*EMAIL_FIELDS), "opt_in_reason": "str"})
     ),
@@ -187,6 +187,10 @@ def _check(value: Any, spec: Any, where: str) -> Any:
     if kind == "list":
         if not isinstance(value, list):
             raise BadInput(f"Field '{name}' must be an array")
+        # A null inside a list clears nothing (unlike a null field): it is not an item.
+        for i, item in enumerate(value):
+            if item is None:
+                raise BadInput(f"Field '{name}[{i}]' must not be null")
         return [_check(item, spec[1], f"{name}[{i}]") for i, item in enumerate(value)]
     if kind == "enum":
         if value not in spec[1]:

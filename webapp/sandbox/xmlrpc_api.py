@@ -64,6 +64,8 @@ def endpoint(request: KeapRequest) -> HttpResponse:
         or not isinstance(call_name, str)
         or isinstance(contact_id, bool)
         or not isinstance(contact_id, int)
+        # XML-RPC's int is 32 bits; Keap's Java server would not take a larger one as an int.
+        or not -(2**31) <= contact_id < 2**31
     ):
         return _no_method_matching()
     try:
