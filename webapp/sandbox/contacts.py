@@ -10,7 +10,7 @@ import re
 from typing import Any, Protocol
 
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from webapp.sandbox import hooks
 from webapp.sandbox.api_errors import BadInput
@@ -180,9 +180,9 @@ def save(
         stamp = now_ms()
         created = contact is None
         if contact is None:
-            # Per-tenant ids, allocated under the write lock so two creates never collide.
-            top = Contact.objects.filter(tenant=tenant).aggregate(top=Max("keap_id"))["top"]
-            contact = Contact(tenant=tenant, keap_id=(top or 0) + 1, created_ms=stamp)
+            # Per-tenant ids, issued under the write lock so two creates never collide.
+            [keap_id] = tenant.issue_contact_ids(1)
+            contact = Contact(tenant=tenant, keap_id=keap_id, created_ms=stamp)
         for key, value in columns.items():
             setattr(contact, key, value)
         contact.data = data

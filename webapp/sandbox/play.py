@@ -60,8 +60,7 @@ def _play(
     _edit(tenant, edited, stamp, rng)
     for start in range(0, len(deleted), 500):
         Contact.objects.filter(tenant=tenant, keap_id__in=deleted[start : start + 500]).delete()
-    top = max(existing, default=0)
-    added = list(range(top + 1, top + 1 + adds))
+    added = list(tenant.issue_contact_ids(adds))
     rows = [seed.contact_row(tenant.pk, keap_id, rng, stamp=stamp) for keap_id in added]
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 5000):

@@ -275,6 +275,9 @@ def seed_contacts(tenant: Tenant, count: int) -> int:
         )
         old_ids = set(rows.values_list("keap_id", flat=True)) if watched else set()
         rows.delete()
+        # Seeded ids are 1..count: ids that stay read as edited, as the docstring says. The
+        # counter never goes back, so the next contact made gets an id no contact ever had.
+        tenant.note_contact_ids(count)
         batch = []
         for keap_id in range(1, count + 1):
             batch.append(contact_row(tenant.pk, keap_id, rng))

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
+from django.db.models import Max
 
 from webapp.sandbox.credentials import digest
 
@@ -52,6 +53,9 @@ class Tenant(models.Model):
     address_region = models.CharField(max_length=100, blank=True)
     address_postal_code = models.CharField(max_length=20, blank=True)
     address_country_code = models.CharField(max_length=3, default="USA")
+    # The highest contact id this tenant ever gave out. Keap never gives an id out twice, so a
+    # deleted contact's id never comes back on the next one (a sync keyed on ids relies on it).
+    contact_id_high = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["app_name"]
@@ -67,6 +71,23 @@ class Tenant(models.Model):
     @property
     def scope(self) -> str:
         return f"full|{self.host}"
+
+    def issue_contact_ids(self, count: int) -> range:
+        """`count` new contact ids, above every id this tenant ever had.
+
+        Call it holding the write lock, inside the transaction that stores them.
+        """
+        stored = Tenant.objects.filter(pk=self.pk).values_list("contact_id_high", flat=True).get()
+        # Also above what is there, should anything have written ids without noting them.
+        present = self.contacts.aggregate(top=Max("keap_id"))["top"] or 0
+        start = max(stored, present) + 1
+        self.note_contact_ids(start + count - 1)
+        return range(start, start + count)
+
+    def note_contact_ids(self, high: int) -> None:
+        """Remember that ids up to `high` were given out (by a seed that picks its own ids)."""
+        Tenant.objects.filter(pk=self.pk, contact_id_high__lt=high).update(contact_id_high=high)
+        self.contact_id_high = max(self.contact_id_high, high)
 
 
 class KeapUser(models.Model):
