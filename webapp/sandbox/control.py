@@ -304,7 +304,8 @@ def create_tenant(request: HttpRequest) -> JsonResponse:
     """POST {"app_name", "name", "users": [emails], "contacts": N}: add (or update) a tenant.
 
     The named Keap users get a seat in it (so they can authorize the developer app for it), it gets
-    the seeded campaigns and goals, and, when `contacts` is given, N deterministic contacts.
+    the seeded tags, companies, campaigns and goals, and, when `contacts` is given, N
+    deterministic contacts.
     """
     try:
         app_name, name, users, count = _new_tenant_values(_body(request))
@@ -319,7 +320,7 @@ def create_tenant(request: HttpRequest) -> JsonResponse:
         )
         for user in users:
             Membership.objects.get_or_create(keap_user=user, tenant=tenant)
-        seed.ensure_tenant_campaigns(tenant)
+        seed.ensure_tenant_records(tenant)
     if count is not None:
         seed.seed_contacts(tenant, count)
     return JsonResponse(

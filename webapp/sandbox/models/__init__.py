@@ -30,7 +30,15 @@ from webapp.sandbox.models.metering import (
     Setting,
     TrafficCount,
 )
-from webapp.sandbox.models.records import Campaign, Contact, Goal, GoalAchievement
+from webapp.sandbox.models.records import (
+    Campaign,
+    Company,
+    Contact,
+    Goal,
+    GoalAchievement,
+    Tag,
+    TagCategory,
+)
 
 __all__ = [
     "KEAP_HOST_SUFFIX",
@@ -39,6 +47,7 @@ __all__ = [
     "AuthorizationCode",
     "Campaign",
     "ClockOffset",
+    "Company",
     "Contact",
     "ContactPlayer",
     "DeveloperApp",
@@ -58,6 +67,8 @@ __all__ = [
     "QuotaEvent",
     "RequestCount",
     "Setting",
+    "Tag",
+    "TagCategory",
     "Tenant",
     "TrafficCount",
 ]

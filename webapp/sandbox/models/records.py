@@ -1,4 +1,5 @@
-"""A tenant's records in Keap: contacts, campaigns with their API goals, and goal achievements."""
+"""A tenant's records in Keap: contacts, tags, companies, campaigns with their API goals, and goal
+achievements."""
 
 from django.db import models
 
@@ -36,12 +37,74 @@ class Contact(models.Model):
         return f"contact {self.keap_id} of tenant {self.tenant_id}"
 
 
+class TagCategory(models.Model):
+    """A category that groups a tenant's tags."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tag_categories")
+    keap_id = models.BigIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "keap_id"], name="unique_tag_category_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    """A tag (Keap's "contact group"). Which contacts carry it, and since when, lives on each
+    contact (`Contact.data`'s `tag_ids` and `tag_applied`), where the renderers read it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tags")
+    keap_id = models.BigIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=500, blank=True)
+    category = models.ForeignKey(TagCategory, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "keap_id"], name="unique_tag_id")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Company(models.Model):
+    """A company in one tenant; contacts name it by id (`Contact.company_id`)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="companies")
+    keap_id = models.BigIntegerField()
+    name = models.CharField(max_length=200)
+    email = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    website = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_locality = models.CharField(max_length=100, blank=True)
+    address_region = models.CharField(max_length=100, blank=True)
+    address_zip_code = models.CharField(max_length=20, blank=True)
+    address_country_code = models.CharField(max_length=3, blank=True)
+    created_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "keap_id"], name="unique_company_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Campaign(models.Model):
     """A Campaign Builder campaign; only its API goals matter to the sandbox."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=200)
     published = models.BooleanField(default=True)
+    # Epoch milliseconds; campaigns seeded before it was kept have none.
+    created_ms = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

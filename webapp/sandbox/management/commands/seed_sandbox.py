@@ -45,7 +45,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if if_empty and seed.is_seeded():
             seed.register_developer_app()
-            seed.ensure_campaigns()
+            seed.ensure_records()
             self.stdout.write("Keap sandbox already seeded; developer app re-registered.")
             return
         seed.seed()
