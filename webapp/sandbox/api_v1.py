@@ -8,16 +8,14 @@ Errors are `{"message": ...}`.
 """
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contact_fields, contacts, goals
+from webapp.sandbox import contact_fields, contacts, custom_fields, goals, v1_paging
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
-    int_param,
     json_body,
     list_param,
     v1_error,
@@ -119,11 +117,11 @@ def contact_collection(request: KeapRequest) -> HttpResponse:
     option = body.pop("duplicate_option", None) or "Email"
     data: dict[str, Any] = {}
     columns: dict[str, Any] = {}
-    contacts.apply_v1(data, body, columns)
+    contacts.apply_v1(tenant, data, body, columns)
     existing = contacts.find_duplicate(tenant, data, columns, option) if upsert else None
     if existing is not None:
         data, columns = existing.data, contacts.columns_of(existing)
-        contacts.apply_v1(data, body, columns)
+        contacts.apply_v1(tenant, data, body, columns)
     contacts.require_reachable(data, v2=False)
     contact = contacts.save(tenant, existing, data, columns)
     nulls = request.sandbox_settings["v1_nulls"]
@@ -134,10 +132,7 @@ def contact_collection(request: KeapRequest) -> HttpResponse:
 
 def _list_contacts(request: KeapRequest) -> JsonResponse:
     query = request.GET
-    settings = request.sandbox_settings
-    clamp = settings["page_size_overflow"] == "clamp"
-    limit = int_param(query, "limit", 1000, low=0, high=1000, clamp=clamp)
-    offset = int_param(query, "offset", 0, low=0)
+    limit, offset = v1_paging.window(request)
     order = query.get("order") or "id"
     if order not in ORDER_COLUMNS:
         raise BadInput(f"Invalid order: {order}; use one of {', '.join(ORDER_COLUMNS)}")
@@ -159,26 +154,14 @@ def _list_contacts(request: KeapRequest) -> JsonResponse:
     rows = rows.order_by(*(prefix + column for column in ORDER_COLUMNS[order]))
     total = rows.count()
     page = contacts.page(rows[offset : offset + limit]) if limit else []
-    nulls = settings["v1_nulls"]
+    nulls = request.sandbox_settings["v1_nulls"]
     return JsonResponse(
         {
             "contacts": [contacts.to_v1(contact, full=False, nulls=nulls) for contact in page],
             "count": total,
-            "next": _page_url(request, limit, offset + limit),
-            "previous": _page_url(request, limit, max(0, offset - limit)),
+            **v1_paging.links(request, limit, offset),
         }
     )
-
-
-def _page_url(request: KeapRequest, limit: int, offset: int) -> str:
-    # A token sent in the query string is not echoed into links that get logged and shared.
-    params: dict[str, str | int] = {
-        key: request.GET[key]
-        for key in request.GET
-        if key not in ("limit", "offset", "access_token")
-    }
-    params.update(limit=limit, offset=offset)
-    return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
 
 
 @csrf_exempt
@@ -187,11 +170,12 @@ def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v1/contacts/{id}: GET one (FullContact), PATCH given fields, DELETE (204)."""
     if not contact_id.isdigit():
         raise BadInput(f"Invalid contact id: {contact_id}")
-    contact = contacts.get(request.keap.tenant, contact_id)
+    tenant = request.keap.tenant
+    contact = contacts.get(tenant, contact_id)
     if contact is None:
         return v1_error(404, f"Contact with ID {contact_id} not found")
     if request.method == "DELETE":
-        contacts.delete(request.keap.tenant, [contact.keap_id])
+        contacts.delete(tenant, [contact.keap_id])
         return HttpResponse(status=204)
     if request.method == "PATCH":
         body = contact_fields.check_body(json_body(request), contact_fields.V1_CONTACT)
@@ -199,11 +183,18 @@ def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
         if mask:
             body = {key: body.get(key) for key in mask if key in contact_fields.V1_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
-        contacts.apply_v1(data, body, columns)
+        contacts.apply_v1(tenant, data, body, columns)
         contacts.require_reachable(data, v2=False)
-        contact = contacts.save(request.keap.tenant, contact, data, columns)
+        contact = contacts.save(tenant, contact, data, columns)
     nulls = request.sandbox_settings["v1_nulls"]
     return JsonResponse(contacts.to_v1(contact, full=True, nulls=nulls))
+
+
+@csrf_exempt
+@allow_methods("GET", error=v1_error)
+def contact_model(request: KeapRequest) -> JsonResponse:
+    """GET /v1/contacts/model: the contact custom fields and optional properties."""
+    return JsonResponse(custom_fields.model_v1())
 
 
 def _update_mask(request: KeapRequest, allowed: list[str]) -> list[str]:

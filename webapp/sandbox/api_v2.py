@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contact_fields, contacts, goals
+from webapp.sandbox import contact_fields, contacts, custom_fields, goals
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
@@ -122,11 +122,11 @@ def contact_collection(request: KeapRequest) -> HttpResponse:
     tenant = request.keap.tenant
     data: dict[str, Any] = {}
     columns: dict[str, Any] = {}
-    contacts.apply_v2(data, body, columns)
+    contacts.apply_v2(tenant, data, body, columns)
     existing = contacts.find_duplicate(tenant, data, columns, option) if option else None
     if existing is not None:
         data, columns = existing.data, contacts.columns_of(existing)
-        contacts.apply_v2(data, body, columns)
+        contacts.apply_v2(tenant, data, body, columns)
     contacts.require_reachable(data, v2=True)
     contact = contacts.save(tenant, existing, data, columns)
     return JsonResponse(contacts.to_v2(contact, fields), status=200 if existing else 201)
@@ -155,7 +155,7 @@ def _list_contacts(request: KeapRequest) -> JsonResponse:
     fingerprint = hashlib.sha256(f"{filter_text}\n{order_text}".encode()).hexdigest()[:12]
     token = query.get("page_token")
     if token:
-        rows = rows.filter(_after(column, descending, _decode_token(token, fingerprint)))
+        rows = rows.filter(_after(column, descending, decode_page_token(token, fingerprint)))
     prefix = "-" if descending else ""
     order = [prefix + column] + ([prefix + "keap_id"] if column != "keap_id" else [])
     page = contacts.page(rows.order_by(*order)[: page_size + 1])
@@ -164,7 +164,9 @@ def _list_contacts(request: KeapRequest) -> JsonResponse:
     }
     if len(page) > page_size:
         last = page[page_size - 1]
-        body["next_page_token"] = _encode_token([getattr(last, column), last.keap_id], fingerprint)
+        body["next_page_token"] = encode_page_token(
+            [getattr(last, column), last.keap_id], fingerprint
+        )
     return JsonResponse(body)
 
 
@@ -232,12 +234,12 @@ def _after(column: str, descending: bool, key: list[Any]) -> Q:
     return Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"keap_id__{op}": keap_id})
 
 
-def _encode_token(key: list[Any], fingerprint: str) -> str:
+def encode_page_token(key: list[Any], fingerprint: str) -> str:
     raw = json.dumps({"k": key, "q": fingerprint}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str, fingerprint: str) -> list[Any]:
+def decode_page_token(token: str, fingerprint: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
@@ -256,11 +258,12 @@ def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v2/contacts/{contact_id}: GET one, PATCH (with `update_mask`), DELETE (204)."""
     if not contact_id.isdigit():
         raise BadInput(f"Invalid contact_id: {contact_id}")
-    contact = contacts.get(request.keap.tenant, contact_id)
+    tenant = request.keap.tenant
+    contact = contacts.get(tenant, contact_id)
     if contact is None:
         return v2_error(404, f"Contact {contact_id} not found")
     if request.method == "DELETE":
-        contacts.delete(request.keap.tenant, [contact.keap_id])
+        contacts.delete(tenant, [contact.keap_id])
         return HttpResponse(status=204)
     fields = _fields(request)
     if request.method == "PATCH":
@@ -273,10 +276,17 @@ def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
             # Read-only names in the mask (id, create_time ...) are accepted and change nothing.
             body = {key: body.get(key) for key in mask if key in contact_fields.V2_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
-        contacts.apply_v2(data, body, columns)
+        contacts.apply_v2(tenant, data, body, columns)
         contacts.require_reachable(data, v2=True)
-        contact = contacts.save(request.keap.tenant, contact, data, columns)
+        contact = contacts.save(tenant, contact, data, columns)
     return JsonResponse(contacts.to_v2(contact, fields))
+
+
+@csrf_exempt
+@allow_methods("GET", error=v2_error)
+def contact_model(request: KeapRequest) -> JsonResponse:
+    """GET /v2/contacts/model: the contact custom fields and optional properties."""
+    return JsonResponse(custom_fields.model_v2())
 
 
 @csrf_exempt

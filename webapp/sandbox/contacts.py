@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from webapp.sandbox import hooks
+from webapp.sandbox import custom_fields, hooks
 from webapp.sandbox.api_errors import BadInput
 from webapp.sandbox.contact_fields import (
     EMAIL_STATUS_V2,
@@ -28,7 +28,7 @@ from webapp.sandbox.contact_fields import (
     v2_time,
 )
 from webapp.sandbox.locking import write_lock
-from webapp.sandbox.models import Contact, Tenant
+from webapp.sandbox.models import Company, Contact, Tenant
 
 # --- storing --------------------------------------------------------------------------------
 
@@ -58,7 +58,9 @@ def _emails(items: list[Any] | None, old: list[Any], opt_in_reason: str | None) 
     return result
 
 
-def apply_v1(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]) -> None:
+def apply_v1(
+    tenant: Tenant, data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
+) -> None:
     """Copy a checked v1 body into a contact's `data` and `columns` (both changed in place)."""
     for key in ("given_name", "middle_name", "family_name"):
         if key in body:
@@ -82,6 +84,7 @@ def apply_v1(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
     if "social_accounts" in body:
         data["social_accounts"] = [_compact(s) for s in body["social_accounts"] or []]
     if "custom_fields" in body:
+        custom_fields.check_ids(body["custom_fields"] or [])
         data["custom_fields"] = body["custom_fields"] or []
     if "source_type" in body:
         data["source_type"] = body["source_type"]
@@ -91,13 +94,15 @@ def apply_v1(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
         birthday = body["birthday"]
         data["birthday"] = birthday and v2_time(parse_time(birthday, "birthday"))[:10]
     if "company" in body:
-        data["company"] = _company(data, (body["company"] or {}).get("id"))
+        data["company"] = _company(tenant, (body["company"] or {}).get("id"))
     if "origin" in body:
         origin = body["origin"]
         data["origin"] = origin and {"ip_address": origin["ip_address"], "date_ms": now_ms()}
 
 
-def apply_v2(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]) -> None:
+def apply_v2(
+    tenant: Tenant, data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
+) -> None:
     """Copy a checked v2 body into a contact's `data` and `columns` (both changed in place)."""
     for key in ("given_name", "middle_name", "family_name"):
         if key in body:
@@ -123,6 +128,7 @@ def apply_v2(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
             if s["type"] in SOCIAL_V1
         ]
     if "custom_fields" in body:
+        custom_fields.check_ids(body["custom_fields"] or [])
         data["custom_fields"] = [
             {"id": int(f["id"]), "content": f.get("content")} for f in body["custom_fields"] or []
         ]
@@ -134,19 +140,21 @@ def apply_v2(data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
         data["birthday"] = body["birth_date"]
     if "company" in body:
         company = body["company"] or {}
-        data["company"] = _company(data, company.get("id") and int(company["id"]))
-        if data["company"] and company.get("company_name"):
-            data["company"]["name"] = company["company_name"]
+        data["company"] = _company(tenant, company.get("id") and int(company["id"]))
     if "origin" in body:
         origin = body["origin"]
         data["origin"] = origin and {"ip_address": origin.get("ip_address"), "date_ms": now_ms()}
 
 
-def _company(data: dict[str, Any], company_id: int | None) -> dict[str, Any] | None:
+def _company(tenant: Tenant, company_id: int | None) -> dict[str, Any] | None:
+    """The company a contact names, by id: it must be one of the tenant's, whose name it shows
+    (a name sent along is not the company's to change)."""
     if not company_id:
         return None
-    old = data.get("company") or {}
-    return {"id": company_id, "name": old.get("name") if old.get("id") == company_id else None}
+    company = Company.objects.filter(tenant=tenant, keap_id=company_id).first()
+    if company is None:
+        raise BadInput(f"Company with id {company_id} was not found")
+    return {"id": company_id, "name": company.name}
 
 
 def _compact(item: dict[str, Any]) -> dict[str, Any]:
