@@ -97,14 +97,23 @@ def test_rest_v1_client_connects_lists_creates_gets_and_achieves_a_goal(client, 
     assert (record["contact_id"], record["api"]) == (contact_id, "v1")
 
 
-def test_xmlrpc_client_achieves_a_goal_with_the_token_in_the_url(client, sandbox):
+def test_xmlrpc_client_lists_creates_gets_and_achieves_a_goal(client, sandbox):
     sandbox.clear_goal_achievements()
-    contact_id = client.rest(
-        "POST",
-        "/v1/contacts",
-        json={"email_addresses": [{"email": "legacy.rpc@example.test", "field": "EMAIL1"}]},
-    ).json()["id"]
-    result = client.xmlrpc().FunnelService.achieveGoal("", "ab123", "trialstarted", contact_id)
+    rpc = client.xmlrpc()
+    fields = ["Id", "FirstName", "Email"]
+    listed = rpc.DataService.query("", "Contact", 5, 0, {}, fields)
+    rest = client.rest("GET", "/v1/contacts", params={"limit": 5, "order": "id"}).json()
+    assert [row["Id"] for row in listed] == [contact["id"] for contact in rest["contacts"]]
+
+    contact_id = rpc.ContactService.add(
+        "", {"FirstName": "Legacy", "Email": "legacy.rpc@example.test"}
+    )
+    [got] = rpc.DataService.query("", "Contact", 1, 0, {"Id": contact_id}, fields)
+    assert got == {"Id": contact_id, "FirstName": "Legacy", "Email": "legacy.rpc@example.test"}
+    # The same contact over REST, with the same token in the URL.
+    assert client.rest("GET", f"/v1/contacts/{contact_id}").json()["given_name"] == "Legacy"
+
+    result = rpc.FunnelService.achieveGoal("", "ab123", "trialstarted", contact_id)
     assert len(result) == 1 and result[0]["success"] is True
     [record] = sandbox.goal_achievements()
     assert (record["contact_id"], record["api"]) == (contact_id, "xmlrpc")
