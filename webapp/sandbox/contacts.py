@@ -417,8 +417,9 @@ def to_v2(contact: ContactRow, fields: set[str] | None = None) -> dict[str, Any]
         "update_time": v2_time(contact.updated_ms),
         "origin": origin
         and {"date": v2_time(origin["date_ms"]), "ip_address": origin.get("ip_address") or ""},
-        "owner_id": data.get("owner_id") and str(data["owner_id"]),
-        "leadsource_id": data.get("lead_source_id") and str(data["lead_source_id"]),
+        # v2's ids are strings, 0 included (v1 takes owner_id 0 as a number).
+        "owner_id": _id_text(data.get("owner_id")),
+        "leadsource_id": _id_text(data.get("lead_source_id")),
         "links": [],
     }
     for key in SCALARS_V2:
@@ -428,6 +429,10 @@ def to_v2(contact: ContactRow, fields: set[str] | None = None) -> dict[str, Any]
         for key, value in body.items()
         if value is not None and (fields is None or key in fields or key == "id")
     }
+
+
+def _id_text(value: int | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _v2_address(address: dict[str, Any]) -> dict[str, Any]:
