@@ -24,6 +24,7 @@ from webapp.sandbox.models import Contact, Tag, Tenant
 SUCCESS = "SUCCESS"
 DUPLICATE = "DUPLICATE"
 TAG_ID_NOT_FOUND = "TAG_ID_NOT_FOUND"
+CONTACT_NOT_FOUND = "CONTACT_NOT_FOUND"
 # Keap's PHP SDK refuses more than 100 tag ids in one apply or remove (ContactService::addTags,
 # removeTags); the sandbox answers a 400 instead.
 MAX_TAG_IDS = 100
@@ -64,13 +65,17 @@ def applied_v1(tenant: Tenant, contact: Contact) -> list[dict[str, Any]]:
     return result
 
 
-def apply(tenant: Tenant, contact_id: int, tag_ids: list[int]) -> dict[int, str] | None:
-    """Apply tags to a contact; the result of each by tag id (SUCCESS, DUPLICATE, or
-    TAG_ID_NOT_FOUND), or None when the contact does not exist."""
+def apply(tenant: Tenant, contact_id: int, tag_ids: list[int]) -> dict[int, str]:
+    """Apply tags to a contact; the result of each by tag id: SUCCESS, DUPLICATE,
+    TAG_ID_NOT_FOUND, or CONTACT_NOT_FOUND for all of them when there is no such contact.
+
+    The document gives this operation no 404 but has CONTACT_NOT_FOUND among the results, so a
+    missing contact is reported in the results (UNCONFIRMED on the wire).
+    """
     with write_lock(), transaction.atomic():
         contact = Contact.objects.filter(tenant=tenant, keap_id=contact_id).first()
         if contact is None:
-            return None
+            return dict.fromkeys(tag_ids, CONTACT_NOT_FOUND)
         known = set(
             Tag.objects.filter(tenant=tenant, keap_id__in=tag_ids).values_list("keap_id", flat=True)
         )

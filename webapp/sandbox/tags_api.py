@@ -3,7 +3,7 @@ tenant's tags, get one, list a contact's tags, apply and remove them.
 
 Paths, parameters and shapes follow the v1 document (Tags, Tag, ContactTagList, TagId). Applying
 answers 200 with one result per tag id, `{"<tag id>": "SUCCESS" | "DUPLICATE" |
-"TAG_ID_NOT_FOUND"}`: the document's `Entry«long,string»` array is how its generator drew that
+"TAG_ID_NOT_FOUND" | "CONTACT_NOT_FOUND"}`: the document's `Entry«long,string»` array is how its generator drew that
 Java map, which goes over the wire as a JSON object (tests/sandbox/keap_doc_errata.py).
 Errors are `{"message"}`; a contact or tag of another tenant is a 404, as one that never existed.
 """
@@ -65,13 +65,12 @@ def tag_item(request: KeapRequest, tag_id: str) -> JsonResponse:
 @allow_methods("GET", "POST", "DELETE", error=v1_error)
 def contact_tags(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v1/contacts/{id}/tags: GET the contact's tags (paged), POST {"tagIds": [...]} applies
-    them (200 and a result per tag), DELETE ?ids=1,2 removes them (204)."""
+    them (200 and a result per tag, also when the contact does not exist), DELETE ?ids=1,2
+    removes them (204)."""
     tenant = request.keap.tenant
     number = _id(contact_id, "contact id")
     if request.method == "POST":
         results = tags.apply(tenant, number, _tag_ids_body(json_body(request)))
-        if results is None:
-            return _contact_not_found(number)
         return JsonResponse({str(tag_id): result for tag_id, result in results.items()})
     if request.method == "DELETE":
         if not tags.remove(tenant, number, _tag_ids_query(request)):
