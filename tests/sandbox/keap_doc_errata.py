@@ -79,18 +79,32 @@ V1_CUSTOM_FIELD_CONTENT = Erratum(
 )
 
 ALL = [V1_TIMESTAMPS, UNDECLARED_400, TAG_RESULTS_ARE_A_MAP, V1_CUSTOM_FIELD_CONTENT]
+V1_400 = {
+    "description": "Bad Request",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"message": {"type": "string"}},
+            }
+        }
+    },
+}
 
 
 def patched(name: str) -> dict[str, Any]:
-    """Document `name` with the errata above applied to its response schemas."""
+    """Document `name` with the errata above applied to its responses (v1 gets its 400s)."""
     document = copy.deepcopy(spec(name))
     if name != V1:
         return document
     for path_item in document["paths"].values():
         for operation in path_item.values():
-            if isinstance(operation, dict):
-                for response in operation.get("responses", {}).values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for response in operation["responses"].values():
                     _fix_v1(response)
+                # UNDECLARED_400: v1's 400 body, as docs/keap/API.md §5.2 shows it.
+                operation["responses"].setdefault("400", V1_400)
     _fix_v1(document.get("components", {}))
     tags = document["paths"]["/v1/contacts/{contactId}/tags"]["post"]["responses"]["200"]
     tags["content"]["application/json"]["schema"] = {
