@@ -206,8 +206,8 @@ def _parse_filter(text: str) -> Q:
 
 
 def _id_set(name: str, value: str) -> list[int]:
-    # Keap states no limit for contacts (opportunities: 100 ids); gunicorn's 4 KB request line
-    # bounds the list long before SQLite's 32,766 parameters would.
+    # Keap states no limit for contacts (opportunities: 100 ids); the gateway's 7 KB request
+    # line bounds the list long before SQLite's 32,766 parameters would.
     parts = [part.strip() for part in value.split(",")]
     if not all(contact_fields.is_id(part) for part in parts):
         raise BadInput(f"Invalid filter: {name} takes comma-separated numeric ids")

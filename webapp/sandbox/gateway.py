@@ -1,7 +1,8 @@
 """Keap's API gateway: authenticate, meter and (when asked) misbehave, before any routing.
 
 Like Keap's Apigee gateway it answers with a `fault` body before any route is looked at, so an
-unauthenticated request to a path that does not exist still gets a 401 (docs/keap/API.md §5.1).
+unauthenticated request to a path that does not exist still gets a 401 (docs/keap/API.md §5.1),
+and a request line over Apigee's 7 KB gets its 414 TooBigLine fault (on /token too).
 Then every authenticated request is metered (`quota.admit`, one write transaction), refused with
 429 when over a limit, and put through any injected faults. Every metered response leaves with the
 `x-keap-tenant-id` and quota headers.
@@ -27,6 +28,15 @@ from webapp.sandbox.credentials import digest
 from webapp.sandbox.models import ApiKey, DeveloperApp, KeapUser, Tenant
 
 API_PATH = re.compile(r"^/crm/(rest|xmlrpc)(/|$)")
+# Apigee's limit on the request line ("GET /crm/rest/v2/contacts?filter=... HTTP/1.1"), which it
+# enforces before anything else (docs.apigee.com, "414 Request-URI Too Long - TooBigLine").
+MAX_REQUEST_LINE = 7168
+TOO_BIG_LINE = {
+    "fault": {
+        "faultstring": "request line size exceeding 7,168",
+        "detail": {"errorcode": "protocol.http.TooBigLine"},
+    }
+}
 # Where the gateway names a request it refused before routing, for stats.py to count it by.
 COUNT_AS = "sandbox.count_as"
 
@@ -102,7 +112,12 @@ class KeapGatewayMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not API_PATH.match(request.path):
+        if not API_PATH.match(request.path) and request.path != "/token":
+            return self.get_response(request)
+        if _request_line_size(request) > MAX_REQUEST_LINE:
+            request.META[COUNT_AS] = "gateway:request_line_too_long"
+            return JsonResponse(TOO_BIG_LINE, status=414)
+        if request.path == "/token":
             return self.get_response(request)
         caller = _authenticate(request)
         if isinstance(caller, HttpResponse):
@@ -171,6 +186,13 @@ class KeapGatewayMiddleware:
             )
         response = self.get_response(request)
         return _malformed(response, effect.get("mode", "truncated"))
+
+
+def _request_line_size(request: HttpRequest) -> int:
+    # gunicorn passes the request target as sent; Django's own view of it is the fallback.
+    target = request.META.get("RAW_URI") or request.get_full_path()
+    protocol = request.META.get("SERVER_PROTOCOL", "HTTP/1.1")
+    return len(f"{request.method} {target} {protocol}".encode())
 
 
 def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:

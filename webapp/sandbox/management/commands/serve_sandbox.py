@@ -46,6 +46,10 @@ class Command(BaseCommand):
             "gthread",
             "--graceful-timeout",
             "5",
+            # gunicorn's largest request line, above Keap's gateway's 7 KB (gateway.py answers
+            # that limit as Keap does); past 8190 bytes gunicorn answers its own 414 page.
+            "--limit-request-line",
+            "8190",
             # gunicorn's control socket has one default path per user; two sandboxes (dev and
             # tests) would fight over it, and nothing here uses it.
             "--no-control-socket",
