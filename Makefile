@@ -56,6 +56,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DJANGO_SETTINGS_MODULE=webapp.settings $(PY) -m mypy webapp --exclude 'webapp/sandbox/' --cache-dir .mypy_cache/onramp
+	DJANGO_SETTINGS_MODULE=webapp.sandbox.settings $(PY) -m mypy webapp/sandbox --cache-dir .mypy_cache/sandbox
 
 vendor:
 	rm -rf .tools/vendor && mkdir -p .tools/vendor

@@ -34,11 +34,13 @@ class Api:
 
 @pytest.fixture
 def roomy(sandbox):
-    """Limits far above what a test sends, so only quota tests ever see a 429."""
+    """Limits far above what a test sends, so only quota tests ever see a 429. What it sent is
+    forgotten after it, so the next test's default limits start from empty windows."""
     sandbox.set_limits(**ROOMY)
     yield sandbox
     sandbox.reset_settings()
     sandbox.clear_faults()
+    sandbox.reset_quota()
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,16 @@ def test_page_token_from_another_query_is_refused(api):
     token = api("GET", PATH, params={"page_size": 1}).json()["next_page_token"]
     response = api("GET", PATH, params={"page_size": 1, "page_token": token, "order_by": "email"})
     assert response.status_code == 400
+
+
+def test_an_owner_id_of_0_set_over_v1_is_the_string_0_in_v2(api):
+    # Found by tests/sandbox/test_schemathesis.py: v2 once rendered it as the number 0.
+    created = api(
+        "POST",
+        "/crm/rest/v1/contacts",
+        json={"email_addresses": [{"email": "owner0@example.test", "field": "EMAIL1"}],
+              "owner_id": 0, "lead_source_id": 0},
+    )  # fmt: skip
+    body = api("GET", f"{PATH}/{created.json()['id']}").json()
+    _both(ITEM, "get", 200, body)
+    assert (body["owner_id"], body["leadsource_id"]) == ("0", "0")

@@ -5,11 +5,12 @@ Also the one place that turns bad input into those bodies: views raise `BadInput
 """
 
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 
 V2_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -19,6 +20,9 @@ V2_STATUS = {
     409: "ALREADY_EXISTS",
     500: "INTERNAL",
 }
+
+
+INT32_TEXT = re.compile(r"[+-]?[0-9]{1,11}")
 
 
 class BadInput(ValueError):
@@ -40,13 +44,20 @@ def v2_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({**body, "details": []}, status=status)
 
 
-def allow_methods(*methods: str, error: Callable[[int, str], HttpResponse]):
+P = ParamSpec("P")
+R = TypeVar("R", bound=HttpRequest)
+View = Callable[Concatenate[R, P], HttpResponse]
+
+
+def allow_methods(
+    *methods: str, error: Callable[[int, str], HttpResponse]
+) -> Callable[[View[R, P]], View[R, P]]:
     """Refuse other HTTP methods with the API version's own error body (after the gateway),
     and answer any `BadInput` the view raises with the same body."""
 
-    def decorator(view):
+    def decorator(view: View[R, P]) -> View[R, P]:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: R, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
             if request.method not in methods:
                 response = error(405, f"Request method '{request.method}' is not supported")
                 response["Allow"] = ", ".join(methods)
@@ -72,16 +83,25 @@ def json_body(request: HttpRequest) -> Any:
 
 
 def int_param(
-    query, name: str, default: int, *, low: int, high: int | None = None, clamp: bool = False
+    query: QueryDict,
+    name: str,
+    default: int,
+    *,
+    low: int,
+    high: int | None = None,
+    clamp: bool = False,
 ) -> int:
-    """An integer query parameter within [low, high]; over `high` is clamped or refused."""
+    """An integer query parameter within [low, high]; over `high` is clamped or refused.
+
+    Keap's documents declare these int32, and its (Java) binding takes nothing else: no
+    `1_000`, no non-ASCII digits, nothing beyond 2,147,483,647, whatever `clamp` says.
+    """
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadInput(f"Invalid {name}: {raw!r} is not an integer") from None
+    if not INT32_TEXT.fullmatch(raw) or not -(2**31) <= int(raw) < 2**31:
+        raise BadInput(f"Invalid {name}: {raw!r} is not a 32-bit integer")
+    value = int(raw)
     if value < low:
         raise BadInput(f"Invalid {name}: must be at least {low}")
     if high is not None and value > high:
@@ -91,7 +111,7 @@ def int_param(
     return value
 
 
-def list_param(query, name: str) -> list[str]:
+def list_param(query: QueryDict, name: str) -> list[str]:
     """A list parameter sent as `a,b` or repeated (`?x=a&x=b`)."""
     items: list[str] = []
     for raw in query.getlist(name):

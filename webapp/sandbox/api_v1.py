@@ -7,20 +7,20 @@ seen to).
 Errors are `{"message": ...}`.
 """
 
-from urllib.parse import urlencode
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contact_fields, contacts, goals
+from webapp.sandbox import contact_fields, contacts, custom_fields, goals, v1_paging
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
-    int_param,
     json_body,
     list_param,
     v1_error,
 )
+from webapp.sandbox.gateway import KeapRequest
 from webapp.sandbox.models import Membership
 
 ORDER_COLUMNS = {
@@ -40,13 +40,13 @@ PATCH_MASK = [
 ]  # fmt: skip
 
 
-def _compact(data: dict) -> dict:
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value not in ("", None)}
 
 
 @csrf_exempt
 @allow_methods("GET", error=v1_error)
-def userinfo(request: HttpRequest) -> JsonResponse:
+def userinfo(request: KeapRequest) -> JsonResponse:
     """GET /v1/oauth/connect/userinfo: the Keap user who authorized this token."""
     caller = request.keap
     user = caller.keap_user
@@ -70,7 +70,7 @@ def userinfo(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", error=v1_error)
-def account_profile(request: HttpRequest) -> JsonResponse:
+def account_profile(request: KeapRequest) -> JsonResponse:
     """GET /v1/account/profile: the business profile of the token's tenant."""
     tenant = request.keap.tenant
     us = tenant.address_country_code == "USA"
@@ -105,7 +105,7 @@ def account_profile(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", "POST", "PUT", error=v1_error)
-def contact_collection(request: HttpRequest) -> HttpResponse:
+def contact_collection(request: KeapRequest) -> HttpResponse:
     """/v1/contacts: GET lists (offset paging), POST creates (201), PUT creates or updates."""
     if request.method == "GET":
         return _list_contacts(request)
@@ -115,13 +115,13 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     )
     tenant = request.keap.tenant
     option = body.pop("duplicate_option", None) or "Email"
-    data: dict = {}
-    columns: dict = {}
-    contacts.apply_v1(data, body, columns)
+    data: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
+    contacts.apply_v1(tenant, data, body, columns)
     existing = contacts.find_duplicate(tenant, data, columns, option) if upsert else None
     if existing is not None:
         data, columns = existing.data, contacts.columns_of(existing)
-        contacts.apply_v1(data, body, columns)
+        contacts.apply_v1(tenant, data, body, columns)
     contacts.require_reachable(data, v2=False)
     contact = contacts.save(tenant, existing, data, columns)
     nulls = request.sandbox_settings["v1_nulls"]
@@ -130,12 +130,9 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _list_contacts(request: HttpRequest) -> JsonResponse:
+def _list_contacts(request: KeapRequest) -> JsonResponse:
     query = request.GET
-    settings = request.sandbox_settings
-    clamp = settings["page_size_overflow"] == "clamp"
-    limit = int_param(query, "limit", 1000, low=0, high=1000, clamp=clamp)
-    offset = int_param(query, "offset", 0, low=0)
+    limit, offset = v1_paging.window(request)
     order = query.get("order") or "id"
     if order not in ORDER_COLUMNS:
         raise BadInput(f"Invalid order: {order}; use one of {', '.join(ORDER_COLUMNS)}")
@@ -157,34 +154,28 @@ def _list_contacts(request: HttpRequest) -> JsonResponse:
     rows = rows.order_by(*(prefix + column for column in ORDER_COLUMNS[order]))
     total = rows.count()
     page = contacts.page(rows[offset : offset + limit]) if limit else []
-    nulls = settings["v1_nulls"]
+    nulls = request.sandbox_settings["v1_nulls"]
     return JsonResponse(
         {
             "contacts": [contacts.to_v1(contact, full=False, nulls=nulls) for contact in page],
             "count": total,
-            "next": _page_url(request, limit, offset + limit),
-            "previous": _page_url(request, limit, max(0, offset - limit)),
+            **v1_paging.links(request, limit, offset),
         }
     )
 
 
-def _page_url(request: HttpRequest, limit: int, offset: int) -> str:
-    params = {key: value for key, value in request.GET.items() if key not in ("limit", "offset")}
-    params.update(limit=limit, offset=offset)
-    return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
-
-
 @csrf_exempt
 @allow_methods("GET", "PATCH", "DELETE", error=v1_error)
-def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
+def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v1/contacts/{id}: GET one (FullContact), PATCH given fields, DELETE (204)."""
     if not contact_id.isdigit():
         raise BadInput(f"Invalid contact id: {contact_id}")
-    contact = contacts.get(request.keap.tenant, contact_id)
+    tenant = request.keap.tenant
+    contact = contacts.get(tenant, contact_id)
     if contact is None:
         return v1_error(404, f"Contact with ID {contact_id} not found")
     if request.method == "DELETE":
-        contacts.delete(request.keap.tenant, [contact.keap_id])
+        contacts.delete(tenant, [contact.keap_id])
         return HttpResponse(status=204)
     if request.method == "PATCH":
         body = contact_fields.check_body(json_body(request), contact_fields.V1_CONTACT)
@@ -192,14 +183,21 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
         if mask:
             body = {key: body.get(key) for key in mask if key in contact_fields.V1_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
-        contacts.apply_v1(data, body, columns)
+        contacts.apply_v1(tenant, data, body, columns)
         contacts.require_reachable(data, v2=False)
-        contact = contacts.save(request.keap.tenant, contact, data, columns)
+        contact = contacts.save(tenant, contact, data, columns)
     nulls = request.sandbox_settings["v1_nulls"]
     return JsonResponse(contacts.to_v1(contact, full=True, nulls=nulls))
 
 
-def _update_mask(request: HttpRequest, allowed: list[str]) -> list[str]:
+@csrf_exempt
+@allow_methods("GET", error=v1_error)
+def contact_model(request: KeapRequest) -> JsonResponse:
+    """GET /v1/contacts/model: the contact custom fields and optional properties."""
+    return JsonResponse(custom_fields.model_v1())
+
+
+def _update_mask(request: KeapRequest, allowed: list[str]) -> list[str]:
     mask = list_param(request.GET, "update_mask")
     for name in mask:
         if name not in allowed:
@@ -209,7 +207,7 @@ def _update_mask(request: HttpRequest, allowed: list[str]) -> list[str]:
 
 @csrf_exempt
 @allow_methods("POST", error=v1_error)
-def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> HttpResponse:
+def achieve_goal(request: KeapRequest, integration: str, call_name: str) -> HttpResponse:
     """POST /v1/campaigns/goals/{integration}/{callName}: 201 and one result per goal fired."""
     body = json_body(request)
     if not isinstance(body, dict):
@@ -218,8 +216,13 @@ def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> Http
     if unknown:
         raise BadInput(f"Unrecognized field '{sorted(unknown)[0]}'")
     contact_id = body.get("contact_id")
-    if isinstance(contact_id, bool) or not isinstance(contact_id, int):
-        raise BadInput("contact_id is required and must be an integer")
+    # An int64 in Keap's document: a number past it does not bind (Jackson refuses it).
+    if (
+        isinstance(contact_id, bool)
+        or not isinstance(contact_id, int)
+        or not -(2**63) <= contact_id < 2**63
+    ):
+        raise BadInput("contact_id is required and must be a 64-bit integer")
     try:
         fired = goals.achieve(
             tenant=request.keap.tenant,
@@ -243,6 +246,6 @@ def achieve_goal(request: HttpRequest, integration: str, call_name: str) -> Http
 
 
 @csrf_exempt
-def not_found(request: HttpRequest) -> JsonResponse:
+def not_found(request: KeapRequest) -> JsonResponse:
     """Any other /crm/rest path with a valid token: v1's 404 body."""
     return v1_error(404, f"No resource found at {request.path}")

@@ -10,12 +10,13 @@ import binascii
 import hashlib
 import json
 import re
+from typing import Any
 
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webapp.sandbox import contact_fields, contacts, goals
+from webapp.sandbox import contact_fields, contacts, custom_fields, goals
 from webapp.sandbox.api_errors import (
     BadInput,
     allow_methods,
@@ -24,6 +25,7 @@ from webapp.sandbox.api_errors import (
     list_param,
     v2_error,
 )
+from webapp.sandbox.gateway import KeapRequest
 from webapp.sandbox.models import Membership
 
 ORDER_COLUMNS = {
@@ -44,13 +46,13 @@ PATCH_MASK = [
 ]  # fmt: skip
 
 
-def _compact(data: dict) -> dict:
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value not in ("", None)}
 
 
 @csrf_exempt
 @allow_methods("GET", error=v2_error)
-def userinfo(request: HttpRequest) -> JsonResponse:
+def userinfo(request: KeapRequest) -> JsonResponse:
     """GET /v2/oauth/connect/userinfo: the Keap user who authorized this token."""
     caller = request.keap
     user = caller.keap_user
@@ -75,7 +77,7 @@ def userinfo(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", error=v2_error)
-def business_profile(request: HttpRequest) -> JsonResponse:
+def business_profile(request: KeapRequest) -> JsonResponse:
     """GET /v2/businessProfile: the business profile of the token's tenant."""
     tenant = request.keap.tenant
     address = _compact(
@@ -105,7 +107,7 @@ def business_profile(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", "POST", error=v2_error)
-def contact_collection(request: HttpRequest) -> HttpResponse:
+def contact_collection(request: KeapRequest) -> HttpResponse:
     """/v2/contacts: GET lists (page tokens, filter, order_by); POST creates or, with
     `duplicate_option`, updates a match (201 created, 200 updated)."""
     if request.method == "GET":
@@ -118,19 +120,19 @@ def contact_collection(request: HttpRequest) -> HttpResponse:
     fields = _fields(request)
     body = contact_fields.check_body(json_body(request), contact_fields.V2_CONTACT)
     tenant = request.keap.tenant
-    data: dict = {}
-    columns: dict = {}
-    contacts.apply_v2(data, body, columns)
+    data: dict[str, Any] = {}
+    columns: dict[str, Any] = {}
+    contacts.apply_v2(tenant, data, body, columns)
     existing = contacts.find_duplicate(tenant, data, columns, option) if option else None
     if existing is not None:
         data, columns = existing.data, contacts.columns_of(existing)
-        contacts.apply_v2(data, body, columns)
+        contacts.apply_v2(tenant, data, body, columns)
     contacts.require_reachable(data, v2=True)
     contact = contacts.save(tenant, existing, data, columns)
     return JsonResponse(contacts.to_v2(contact, fields), status=200 if existing else 201)
 
 
-def _fields(request: HttpRequest) -> set[str] | None:
+def _fields(request: KeapRequest) -> set[str] | None:
     names = list_param(request.GET, "fields")
     for name in names:
         if name not in contacts.V2_FIELDS:
@@ -138,7 +140,7 @@ def _fields(request: HttpRequest) -> set[str] | None:
     return set(names) or None
 
 
-def _list_contacts(request: HttpRequest) -> JsonResponse:
+def _list_contacts(request: KeapRequest) -> JsonResponse:
     query = request.GET
     settings = request.sandbox_settings
     clamp = settings["page_size_overflow"] == "clamp"
@@ -153,14 +155,18 @@ def _list_contacts(request: HttpRequest) -> JsonResponse:
     fingerprint = hashlib.sha256(f"{filter_text}\n{order_text}".encode()).hexdigest()[:12]
     token = query.get("page_token")
     if token:
-        rows = rows.filter(_after(column, descending, _decode_token(token, fingerprint)))
+        rows = rows.filter(_after(column, descending, decode_page_token(token, fingerprint)))
     prefix = "-" if descending else ""
     order = [prefix + column] + ([prefix + "keap_id"] if column != "keap_id" else [])
     page = contacts.page(rows.order_by(*order)[: page_size + 1])
-    body: dict = {"contacts": [contacts.to_v2(contact, fields) for contact in page[:page_size]]}
+    body: dict[str, Any] = {
+        "contacts": [contacts.to_v2(contact, fields) for contact in page[:page_size]]
+    }
     if len(page) > page_size:
         last = page[page_size - 1]
-        body["next_page_token"] = _encode_token([getattr(last, column), last.keap_id], fingerprint)
+        body["next_page_token"] = encode_page_token(
+            [getattr(last, column), last.keap_id], fingerprint
+        )
     return JsonResponse(body)
 
 
@@ -200,8 +206,8 @@ def _parse_filter(text: str) -> Q:
 
 
 def _id_set(name: str, value: str) -> list[int]:
-    # Keap states no limit for contacts (opportunities: 100 ids); gunicorn's 4 KB request line
-    # bounds the list long before SQLite's 32,766 parameters would.
+    # Keap states no limit for contacts (opportunities: 100 ids); the gateway's 7 KB request
+    # line bounds the list long before SQLite's 32,766 parameters would.
     parts = [part.strip() for part in value.split(",")]
     if not all(contact_fields.is_id(part) for part in parts):
         raise BadInput(f"Invalid filter: {name} takes comma-separated numeric ids")
@@ -218,7 +224,7 @@ def _parse_order(text: str) -> tuple[str, bool]:
     return ORDER_COLUMNS[parts[0]], direction == "desc"
 
 
-def _after(column: str, descending: bool, key: list) -> Q:
+def _after(column: str, descending: bool, key: list[Any]) -> Q:
     # Keyset paging: strictly after the last row of the previous page in (column, id) order,
     # so rows are never skipped or repeated however deep the paging goes.
     value, keap_id = key
@@ -228,16 +234,16 @@ def _after(column: str, descending: bool, key: list) -> Q:
     return Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"keap_id__{op}": keap_id})
 
 
-def _encode_token(key: list, fingerprint: str) -> str:
+def encode_page_token(key: list[Any], fingerprint: str) -> str:
     raw = json.dumps({"k": key, "q": fingerprint}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str, fingerprint: str) -> list:
+def decode_page_token(token: str, fingerprint: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
-        key = data["k"]
+        key: list[Any] = data["k"]
         valid = data["q"] == fingerprint and isinstance(key, list) and len(key) == 2
     except (binascii.Error, ValueError, KeyError, TypeError):
         valid = False
@@ -248,15 +254,16 @@ def _decode_token(token: str, fingerprint: str) -> list:
 
 @csrf_exempt
 @allow_methods("GET", "PATCH", "DELETE", error=v2_error)
-def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
+def contact_item(request: KeapRequest, contact_id: str) -> HttpResponse:
     """/v2/contacts/{contact_id}: GET one, PATCH (with `update_mask`), DELETE (204)."""
     if not contact_id.isdigit():
         raise BadInput(f"Invalid contact_id: {contact_id}")
-    contact = contacts.get(request.keap.tenant, contact_id)
+    tenant = request.keap.tenant
+    contact = contacts.get(tenant, contact_id)
     if contact is None:
         return v2_error(404, f"Contact {contact_id} not found")
     if request.method == "DELETE":
-        contacts.delete(request.keap.tenant, [contact.keap_id])
+        contacts.delete(tenant, [contact.keap_id])
         return HttpResponse(status=204)
     fields = _fields(request)
     if request.method == "PATCH":
@@ -269,15 +276,22 @@ def contact_item(request: HttpRequest, contact_id: str) -> HttpResponse:
             # Read-only names in the mask (id, create_time ...) are accepted and change nothing.
             body = {key: body.get(key) for key in mask if key in contact_fields.V2_CONTACT}
         data, columns = contact.data, contacts.columns_of(contact)
-        contacts.apply_v2(data, body, columns)
+        contacts.apply_v2(tenant, data, body, columns)
         contacts.require_reachable(data, v2=True)
-        contact = contacts.save(request.keap.tenant, contact, data, columns)
+        contact = contacts.save(tenant, contact, data, columns)
     return JsonResponse(contacts.to_v2(contact, fields))
 
 
 @csrf_exempt
+@allow_methods("GET", error=v2_error)
+def contact_model(request: KeapRequest) -> JsonResponse:
+    """GET /v2/contacts/model: the contact custom fields and optional properties."""
+    return JsonResponse(custom_fields.model_v2())
+
+
+@csrf_exempt
 @allow_methods("POST", error=v2_error)
-def achieve_goal(request: HttpRequest) -> HttpResponse:
+def achieve_goal(request: KeapRequest) -> HttpResponse:
     """POST /v2/automations/goals/achieve: 200 `{"results": [...]}`, one per goal fired."""
     body = json_body(request)
     spec = {
@@ -323,6 +337,6 @@ def achieve_goal(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-def not_found(request: HttpRequest) -> JsonResponse:
+def not_found(request: KeapRequest) -> JsonResponse:
     """Any other /crm/rest/v2 path with a valid token: v2's 404 body."""
     return v2_error(404, f"No resource found at {request.path}")

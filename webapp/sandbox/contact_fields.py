@@ -50,15 +50,15 @@ FAX_FIELDS = ["FAX1", "FAX2"]
 # ("str", max_length), ("enum", values), ("list", item), ("obj", fields, required).
 
 
-def _obj(fields: dict, required: tuple = ()) -> tuple:
+def _obj(fields: dict[str, Any], required: tuple[Any, ...] = ()) -> tuple[Any, ...]:
     return ("obj", fields, required)
 
 
-def _list(item: Any) -> tuple:
+def _list(item: Any) -> tuple[Any, ...]:
     return ("list", item)
 
 
-def _enum(*values: str) -> tuple:
+def _enum(*values: str) -> tuple[Any, ...]:
     return ("enum", values)
 
 
@@ -77,7 +77,7 @@ V1_CONTACT = {
     "birthday": "datetime",
     "company": _obj({"id": "int"}),
     "contact_type": "str",
-    "custom_fields": _list(_obj({"id": "int", "content": "any"})),
+    "custom_fields": _list(_obj({"id": "int", "content": "any"}, ("id",))),
     "email_addresses": _list(_obj({"email": "str", "field": _enum(*EMAIL_FIELDS)}, ("field",))),
     "family_name": NAME,
     "fax_numbers": _list(
@@ -124,7 +124,7 @@ V2_CONTACT = {
     "anniversary_date": "date",
     "birth_date": "date",
     "contact_type": "str",
-    "custom_fields": _list(_obj({"id": "idstr", "content": "any"})),
+    "custom_fields": _list(_obj({"id": "idstr", "content": "any"}, ("id",))),
     "email_addresses": _list(
         _obj({"email": "str", "field": _enum(*EMAIL_FIELDS), "opt_in_reason": "str"})
     ),
@@ -160,11 +160,12 @@ V2_CONTACT = {
 }
 
 
-def check_body(body: Any, fields: dict) -> dict:
+def check_body(body: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """Return the body if it is an object of known, well-typed fields; raise BadInput if not."""
     if not isinstance(body, dict):
         raise BadInput("Request body must be a JSON object")
-    return _check(body, ("obj", fields, ()), "")
+    checked: dict[str, Any] = _check(body, ("obj", fields, ()), "")
+    return checked
 
 
 def _check(value: Any, spec: Any, where: str) -> Any:
@@ -186,6 +187,10 @@ def _check(value: Any, spec: Any, where: str) -> Any:
     if kind == "list":
         if not isinstance(value, list):
             raise BadInput(f"Field '{name}' must be an array")
+        # A null inside a list clears nothing (unlike a null field): it is not an item.
+        for i, item in enumerate(value):
+            if item is None:
+                raise BadInput(f"Field '{name}[{i}]' must not be null")
         return [_check(item, spec[1], f"{name}[{i}]") for i, item in enumerate(value)]
     if kind == "enum":
         if value not in spec[1]:
@@ -246,7 +251,7 @@ def parse_time(value: str, name: str, *, strict: bool = False) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def _utc_parts(ms: int) -> tuple:
+def _utc_parts(ms: int) -> tuple[int, ...]:
     # time.gmtime and %-formatting: several times faster than datetime.strftime, which matters
     # at two timestamps per contact and a thousand contacts per page.
     return (*time.gmtime(ms // 1000)[:6], ms % 1000)

@@ -7,12 +7,12 @@ UPPER_SNAKE enums. Field lists follow Keap's OpenAPI documents (v1 2025-11-05, v
 """
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from webapp.sandbox import hooks
+from webapp.sandbox import custom_fields, hooks
 from webapp.sandbox.api_errors import BadInput
 from webapp.sandbox.contact_fields import (
     EMAIL_STATUS_V2,
@@ -28,7 +28,7 @@ from webapp.sandbox.contact_fields import (
     v2_time,
 )
 from webapp.sandbox.locking import write_lock
-from webapp.sandbox.models import Contact, Tenant
+from webapp.sandbox.models import Company, Contact, Tenant
 
 # --- storing --------------------------------------------------------------------------------
 
@@ -43,7 +43,7 @@ SCALARS_V2 = [
 ]  # fmt: skip
 
 
-def _emails(items: list | None, old: list, opt_in_reason: str | None) -> list:
+def _emails(items: list[Any] | None, old: list[Any], opt_in_reason: str | None) -> list[Any]:
     known = {item["email"].lower(): item.get("status") for item in old}
     result = []
     for item in items or []:
@@ -58,7 +58,9 @@ def _emails(items: list | None, old: list, opt_in_reason: str | None) -> list:
     return result
 
 
-def apply_v1(data: dict, body: dict, columns: dict) -> None:
+def apply_v1(
+    tenant: Tenant, data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
+) -> None:
     """Copy a checked v1 body into a contact's `data` and `columns` (both changed in place)."""
     for key in ("given_name", "middle_name", "family_name"):
         if key in body:
@@ -82,6 +84,7 @@ def apply_v1(data: dict, body: dict, columns: dict) -> None:
     if "social_accounts" in body:
         data["social_accounts"] = [_compact(s) for s in body["social_accounts"] or []]
     if "custom_fields" in body:
+        custom_fields.check_ids(body["custom_fields"] or [])
         data["custom_fields"] = body["custom_fields"] or []
     if "source_type" in body:
         data["source_type"] = body["source_type"]
@@ -91,13 +94,15 @@ def apply_v1(data: dict, body: dict, columns: dict) -> None:
         birthday = body["birthday"]
         data["birthday"] = birthday and v2_time(parse_time(birthday, "birthday"))[:10]
     if "company" in body:
-        data["company"] = _company(data, (body["company"] or {}).get("id"))
+        data["company"] = _company(tenant, (body["company"] or {}).get("id"))
     if "origin" in body:
         origin = body["origin"]
         data["origin"] = origin and {"ip_address": origin["ip_address"], "date_ms": now_ms()}
 
 
-def apply_v2(data: dict, body: dict, columns: dict) -> None:
+def apply_v2(
+    tenant: Tenant, data: dict[str, Any], body: dict[str, Any], columns: dict[str, Any]
+) -> None:
     """Copy a checked v2 body into a contact's `data` and `columns` (both changed in place)."""
     for key in ("given_name", "middle_name", "family_name"):
         if key in body:
@@ -123,6 +128,7 @@ def apply_v2(data: dict, body: dict, columns: dict) -> None:
             if s["type"] in SOCIAL_V1
         ]
     if "custom_fields" in body:
+        custom_fields.check_ids(body["custom_fields"] or [])
         data["custom_fields"] = [
             {"id": int(f["id"]), "content": f.get("content")} for f in body["custom_fields"] or []
         ]
@@ -134,26 +140,28 @@ def apply_v2(data: dict, body: dict, columns: dict) -> None:
         data["birthday"] = body["birth_date"]
     if "company" in body:
         company = body["company"] or {}
-        data["company"] = _company(data, company.get("id") and int(company["id"]))
-        if data["company"] and company.get("company_name"):
-            data["company"]["name"] = company["company_name"]
+        data["company"] = _company(tenant, company.get("id") and int(company["id"]))
     if "origin" in body:
         origin = body["origin"]
         data["origin"] = origin and {"ip_address": origin.get("ip_address"), "date_ms": now_ms()}
 
 
-def _company(data: dict, company_id: int | None) -> dict | None:
+def _company(tenant: Tenant, company_id: int | None) -> dict[str, Any] | None:
+    """The company a contact names, by id: it must be one of the tenant's, whose name it shows
+    (a name sent along is not the company's to change)."""
     if not company_id:
         return None
-    old = data.get("company") or {}
-    return {"id": company_id, "name": old.get("name") if old.get("id") == company_id else None}
+    company = Company.objects.filter(tenant=tenant, keap_id=company_id).first()
+    if company is None:
+        raise BadInput(f"Company with id {company_id} was not found")
+    return {"id": company_id, "name": company.name}
 
 
-def _compact(item: dict) -> dict:
+def _compact(item: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in item.items() if value not in (None, "")}
 
 
-def derive_columns(data: dict, columns: dict) -> None:
+def derive_columns(data: dict[str, Any], columns: dict[str, Any]) -> None:
     """Fill the searchable columns from `data`."""
     emails = [item["email"].lower() for item in data.get("emails", [])]
     columns["email_key"] = f"|{'|'.join(emails)}|" if emails else ""
@@ -161,7 +169,7 @@ def derive_columns(data: dict, columns: dict) -> None:
     columns["company_id"] = (data.get("company") or {}).get("id")
 
 
-def require_reachable(data: dict, *, v2: bool) -> None:
+def require_reachable(data: dict[str, Any], *, v2: bool) -> None:
     """Keap refuses a contact nobody can reach (v1: email or phone; v2: or an address)."""
     if data.get("emails") or data.get("phones") or (v2 and data.get("addresses")):
         return
@@ -170,7 +178,9 @@ def require_reachable(data: dict, *, v2: bool) -> None:
     raise BadInput("Contact must have at least one email address or phone number")
 
 
-def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> Contact:
+def save(
+    tenant: Tenant, contact: Contact | None, data: dict[str, Any], columns: dict[str, Any]
+) -> Contact:
     """Create or update a contact, stamping last-updated on the sandbox clock, and queue its
     contact.add or contact.edit event for the tenant's REST hooks."""
     derive_columns(data, columns)
@@ -178,9 +188,9 @@ def save(tenant: Tenant, contact: Contact | None, data: dict, columns: dict) -> 
         stamp = now_ms()
         created = contact is None
         if contact is None:
-            # Per-tenant ids, allocated under the write lock so two creates never collide.
-            top = Contact.objects.filter(tenant=tenant).aggregate(top=Max("keap_id"))["top"]
-            contact = Contact(tenant=tenant, keap_id=(top or 0) + 1, created_ms=stamp)
+            # Per-tenant ids, issued under the write lock so two creates never collide.
+            [keap_id] = tenant.issue_contact_ids(1)
+            contact = Contact(tenant=tenant, keap_id=keap_id, created_ms=stamp)
         for key, value in columns.items():
             setattr(contact, key, value)
         contact.data = data
@@ -206,7 +216,9 @@ def delete(tenant: Tenant, ids: list[int]) -> list[int]:
     return found
 
 
-def find_duplicate(tenant: Tenant, data: dict, columns: dict, option: str) -> Contact | None:
+def find_duplicate(
+    tenant: Tenant, data: dict[str, Any], columns: dict[str, Any], option: str
+) -> Contact | None:
     """The existing contact a create-or-update matches under `duplicate_option`, if any."""
     emails = [item["email"].lower() for item in data.get("emails", [])]
     if not emails:
@@ -229,7 +241,7 @@ def get(tenant: Tenant, keap_id: Any) -> Contact | None:
     return Contact.objects.filter(tenant=tenant, keap_id=int(keap_id)).first()
 
 
-def columns_of(contact: Contact) -> dict:
+def columns_of(contact: Contact) -> dict[str, Any]:
     return {
         "given_name": contact.given_name,
         "middle_name": contact.middle_name,
@@ -240,7 +252,26 @@ def columns_of(contact: Contact) -> dict:
 # --- listing --------------------------------------------------------------------------------
 
 
-def for_tenant(tenant: Tenant) -> QuerySet:
+class ContactRow(Protocol):
+    """What the renderers read: a `Contact`, or one of `page()`'s lighter rows."""
+
+    @property
+    def keap_id(self) -> int: ...
+    @property
+    def given_name(self) -> str: ...
+    @property
+    def middle_name(self) -> str: ...
+    @property
+    def family_name(self) -> str: ...
+    @property
+    def created_ms(self) -> int: ...
+    @property
+    def updated_ms(self) -> int: ...
+    @property
+    def data(self) -> Any: ...
+
+
+def for_tenant(tenant: Tenant) -> QuerySet[Contact]:
     return Contact.objects.filter(tenant=tenant)
 
 
@@ -248,7 +279,7 @@ PAGE_COLUMNS = ["keap_id", "given_name", "middle_name", "family_name", "created_
                 "updated_ms", "data", "email1"]  # fmt: skip
 
 
-def page(rows: QuerySet) -> list:
+def page(rows: QuerySet[Contact]) -> list[ContactRow]:
     """Rows as light named tuples with the attributes the renderers read: building a thousand
     model instances per page cost as much as rendering them."""
     return list(rows.values_list(*PAGE_COLUMNS, named=True))
@@ -272,7 +303,7 @@ def name_filter(column: str, value: str) -> Q:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def to_v1(contact, *, full: bool, nulls: bool = False) -> dict:
+def to_v1(contact: ContactRow, *, full: bool, nulls: bool = False) -> dict[str, Any]:
     """A contact as v1's FullContact (`full`) or RestPartialContact (list items)."""
     data = contact.data
     emails = data.get("emails", [])
@@ -319,15 +350,16 @@ def to_v1(contact, *, full: bool, nulls: bool = False) -> dict:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _v1_phone(phone: dict) -> dict:
-    result = {key: phone[key] for key in ("number", "field", "type", "extension") if key in phone}
+def _v1_phone(phone: dict[str, Any]) -> dict[str, Any]:
+    keys = ("number", "field", "type", "extension")
+    result: dict[str, Any] = {key: phone[key] for key in keys if key in phone}
     digits = re.sub(r"\D", "", phone.get("number", ""))
     if len(digits) == 10:
         result["number_e164"] = f"+1{digits}"
     return result
 
 
-def _v1_address(address: dict) -> dict:
+def _v1_address(address: dict[str, Any]) -> dict[str, Any]:
     keys = ("field", "line1", "line2", "locality", "region", "country_code", "postal_code",
             "zip_code", "zip_four")  # fmt: skip
     return {key: address[key] for key in keys if address.get(key)}
@@ -344,7 +376,7 @@ V2_FIELDS = [
 ]  # fmt: skip
 
 
-def to_v2(contact, fields: set[str] | None = None) -> dict:
+def to_v2(contact: ContactRow, fields: set[str] | None = None) -> dict[str, Any]:
     """A contact as v2's `Contact`; `fields` limits it to those properties (plus `id`)."""
     data = contact.data
     company = data.get("company")
@@ -385,8 +417,9 @@ def to_v2(contact, fields: set[str] | None = None) -> dict:
         "update_time": v2_time(contact.updated_ms),
         "origin": origin
         and {"date": v2_time(origin["date_ms"]), "ip_address": origin.get("ip_address") or ""},
-        "owner_id": data.get("owner_id") and str(data["owner_id"]),
-        "leadsource_id": data.get("lead_source_id") and str(data["lead_source_id"]),
+        # v2's ids are strings, 0 included (v1 takes owner_id 0 as a number).
+        "owner_id": _id_text(data.get("owner_id")),
+        "leadsource_id": _id_text(data.get("lead_source_id")),
         "links": [],
     }
     for key in SCALARS_V2:
@@ -398,7 +431,11 @@ def to_v2(contact, fields: set[str] | None = None) -> dict:
     }
 
 
-def _v2_address(address: dict) -> dict:
+def _id_text(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _v2_address(address: dict[str, Any]) -> dict[str, Any]:
     keys = ("field", "line1", "line2", "locality", "region", "region_code", "country_code",
             "postal_code", "zip_code", "zip_four")  # fmt: skip
     return {key: address[key] for key in keys if address.get(key)}

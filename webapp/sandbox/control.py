@@ -40,7 +40,7 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _body(request: HttpRequest) -> dict:
+def _body(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
     try:
@@ -58,7 +58,7 @@ def _tenant(app_name: str) -> Tenant | None:
 
 def traffic() -> dict[str, Any]:
     """Calls per tenant and endpoint, 429s sent, and goal achievements recorded."""
-    per_tenant: dict[str, dict] = {}
+    per_tenant: dict[str, dict[str, dict[str, int]]] = {}
     for row in TrafficCount.objects.order_by("tenant", "endpoint"):
         per_tenant.setdefault(row.tenant, {})[row.endpoint] = {
             "calls": row.calls,
@@ -100,7 +100,7 @@ def stats_reset(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"requests": {}})
 
 
-def _app_json(developer_app: DeveloperApp) -> dict:
+def _app_json(developer_app: DeveloperApp) -> dict[str, Any]:
     return {"client_id": developer_app.client_id, "redirect_uris": developer_app.redirect_uris}
 
 
@@ -160,7 +160,7 @@ def clock_view(request: HttpRequest) -> JsonResponse:
     )
 
 
-FAULT_PARAMS = {
+FAULT_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "latency": {"ms": int},
     "error": {"status": int},
     "timeout": {"seconds": (int, float), "then": str, "processed": bool},
@@ -168,7 +168,7 @@ FAULT_PARAMS = {
 }
 
 
-def _fault_json(fault: Fault) -> dict:
+def _fault_json(fault: Fault) -> dict[str, Any]:
     return {
         "id": fault.pk,
         "kind": fault.kind,
@@ -181,7 +181,7 @@ def _fault_json(fault: Fault) -> dict:
     }
 
 
-def _new_fault(body: dict) -> Fault:
+def _new_fault(body: dict[str, Any]) -> Fault:
     kind = body.pop("kind", None)
     if kind not in FAULT_PARAMS:
         raise ValueError(f"kind must be one of {', '.join(FAULT_PARAMS)}")
@@ -276,7 +276,7 @@ def achievements(request: HttpRequest) -> JsonResponse:
 APP_NAME = re.compile(r"^[a-z0-9]{2,40}$")
 
 
-def _new_tenant_values(body: dict) -> tuple[str, str, list[KeapUser], int | None]:
+def _new_tenant_values(body: dict[str, Any]) -> tuple[str, str, list[KeapUser], int | None]:
     app_name = body.get("app_name")
     if not isinstance(app_name, str) or not APP_NAME.match(app_name):
         raise ValueError("app_name must be 2 to 40 lower-case letters and digits, like ab123")
@@ -304,7 +304,8 @@ def create_tenant(request: HttpRequest) -> JsonResponse:
     """POST {"app_name", "name", "users": [emails], "contacts": N}: add (or update) a tenant.
 
     The named Keap users get a seat in it (so they can authorize the developer app for it), it gets
-    the seeded campaigns and goals, and, when `contacts` is given, N deterministic contacts.
+    the seeded tags, companies, campaigns and goals, and, when `contacts` is given, N
+    deterministic contacts.
     """
     try:
         app_name, name, users, count = _new_tenant_values(_body(request))
@@ -319,7 +320,7 @@ def create_tenant(request: HttpRequest) -> JsonResponse:
         )
         for user in users:
             Membership.objects.get_or_create(keap_user=user, tenant=tenant)
-        seed.ensure_tenant_campaigns(tenant)
+        seed.ensure_tenant_records(tenant)
     if count is not None:
         seed.seed_contacts(tenant, count)
     return JsonResponse(

@@ -28,9 +28,11 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import close_old_connections, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from webapp.sandbox import contact_fields, hooks, play, switches
 from webapp.sandbox.locking import write_lock
@@ -77,8 +79,8 @@ class Job:
     timeout: float
     offset: float
     duplicate: bool = False
-    pretend: dict | None = None
-    notes: list[dict] = field(default_factory=list)
+    pretend: dict[str, Any] | None = None
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Loop:
@@ -129,7 +131,7 @@ class _Loop:
                 with self.lock:
                     self.in_flight += 1
                 self.pool.submit(self._send, job)
-        return values["hook_poll_seconds"]
+        return float(values["hook_poll_seconds"])
 
     def _send(self, job: Job) -> None:
         try:
@@ -142,7 +144,7 @@ class _Loop:
                 self.in_flight -= 1
 
 
-def object_key(api_base: str, object_id: int, changed_ms: int) -> dict:
+def object_key(api_base: str, object_id: int, changed_ms: int) -> dict[str, Any]:
     """One entry of `object_keys`: the id, where to read the record, when it changed."""
     return {
         "id": object_id,
@@ -164,7 +166,7 @@ DUE_EVENTS = (
 )
 
 
-def form_batches(now: float, values: dict) -> int:
+def form_batches(now: float, values: dict[str, Any]) -> int:
     """Turn the changes due by `now` into batches: per subscription, everything due at once,
     split at `hook_batch_size`. Changes of a subscription that is no longer Verified are
     dropped, as Keap sends nothing while a subscription is not Verified. Returns batches made."""
@@ -177,7 +179,7 @@ def form_batches(now: float, values: dict) -> int:
     with write_lock(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(DUE_EVENTS, [now, MAX_EVENTS_PER_TICK])
         rows = cursor.fetchall()
-        groups: dict[int, list] = defaultdict(list)
+        groups: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         for row in rows:
             groups[row[1]].append(row)
         batches = []
@@ -205,7 +207,9 @@ def form_batches(now: float, values: dict) -> int:
     return len(batches)
 
 
-def claim(*, now: float, real: float, offset: float, values: dict, limit: int) -> list[Job]:
+def claim(
+    *, now: float, real: float, offset: float, values: dict[str, Any], limit: int
+) -> list[Job]:
     """Claim up to `limit` due batches, at most one per subscription and none for a
     subscription that has one in flight; apply delivery faults on the way."""
     jobs: list[Job] = []
@@ -227,7 +231,7 @@ def claim(*, now: float, real: float, offset: float, values: dict, limit: int) -
             "ORDER BY d.id LIMIT %s",
             [HookDelivery.PENDING, now, HookDelivery.SENDING, MAX_CANDIDATES],
         )
-        groups: dict[int, list] = defaultdict(list)
+        groups: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
         for row in cursor.fetchall():
             groups[row[1]].append(row)
         faults = _Faults()
@@ -289,7 +293,9 @@ def claim(*, now: float, real: float, offset: float, values: dict, limit: int) -
     return jobs
 
 
-def _finish(cursor, row, state: str, now: float, entry: dict) -> None:
+def _finish(
+    cursor: CursorWrapper, row: tuple[Any, ...], state: str, now: float, entry: dict[str, Any]
+) -> None:
     log = [*json.loads(row[4]), entry]
     HookDelivery.objects.filter(pk=row[0]).update(state=state, finished_ts=now, log=log, claim="")
 
@@ -336,7 +342,7 @@ def _outcome(answer: hooks.Answer) -> str:
     return "ok" if 200 <= answer.status <= 399 else "failed"
 
 
-def record(job: Job, entries: list[dict]) -> None:
+def record(job: Job, entries: list[dict[str, Any]]) -> None:
     """Store an attempt: delivered, retried later, or given up (and the subscription Inactive)."""
     values, offset = switches.current_with_clock()
     now = time.time() + offset
@@ -364,13 +370,13 @@ def record(job: Job, entries: list[dict]) -> None:
         HookDelivery.objects.filter(pk=job.delivery_id).update(**fields)
 
 
-def _retry_gap(failed_attempts: int, values: dict) -> float:
+def _retry_gap(failed_attempts: int, values: dict[str, Any]) -> float:
     if failed_attempts == 1:
         low, high = values["hook_retry1_min_seconds"], values["hook_retry1_max_seconds"]
         return random.uniform(min(low, high), max(low, high))  # noqa: S311
     if failed_attempts == 2:
-        return values["hook_retry2_seconds"]
-    return values["hook_retry3_seconds"]
+        return float(values["hook_retry2_seconds"])
+    return float(values["hook_retry3_seconds"])
 
 
 def _deactivate(subscription_id: int, reason: str, now: float) -> None:
@@ -393,7 +399,7 @@ class _Faults:
     def __init__(self) -> None:
         self.rows = list(HookFault.objects.order_by("pk")) if HookFault.objects.exists() else []
 
-    def take(self, kind: str, tenant: str) -> dict | None:
+    def take(self, kind: str, tenant: str) -> dict[str, Any] | None:
         for fault in self.rows:
             if fault.kind != kind or (fault.tenant and fault.tenant != tenant):
                 continue

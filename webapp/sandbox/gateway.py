@@ -1,7 +1,8 @@
 """Keap's API gateway: authenticate, meter and (when asked) misbehave, before any routing.
 
 Like Keap's Apigee gateway it answers with a `fault` body before any route is looked at, so an
-unauthenticated request to a path that does not exist still gets a 401 (docs/keap/API.md §5.1).
+unauthenticated request to a path that does not exist still gets a 401 (docs/keap/API.md §5.1),
+and a request line over Apigee's 7 KB gets its 414 TooBigLine fault (on /token too).
 Then every authenticated request is metered (`quota.admit`, one write transaction), refused with
 429 when over a limit, and put through any injected faults. Every metered response leaves with the
 `x-keap-tenant-id` and quota headers.
@@ -16,16 +17,28 @@ import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from webapp.sandbox import grants, quota
+from webapp.sandbox import grants, quota, switches
 from webapp.sandbox.api_errors import v1_error, v2_error
 from webapp.sandbox.credentials import digest
 from webapp.sandbox.models import ApiKey, DeveloperApp, KeapUser, Tenant
 
 API_PATH = re.compile(r"^/crm/(rest|xmlrpc)(/|$)")
+# Apigee's limit on the request line ("GET /crm/rest/v2/contacts?filter=... HTTP/1.1"), which it
+# enforces before anything else (docs.apigee.com, "414 Request-URI Too Long - TooBigLine").
+MAX_REQUEST_LINE = 7168
+TOO_BIG_LINE = {
+    "fault": {
+        "faultstring": "request line size exceeding 7,168",
+        "detail": {"errorcode": "protocol.http.TooBigLine"},
+    }
+}
+# Where the gateway names a request it refused before routing, for stats.py to count it by.
+COUNT_AS = "sandbox.count_as"
 
 MISSING_TOKEN = {
     "fault": {
@@ -84,12 +97,27 @@ class KeapCaller:
         return DeveloperApp.objects.get(pk=self.developer_app_id)
 
 
+class KeapRequest(HttpRequest):
+    """A request the gateway admitted to an API view: who is calling, and the switches and
+    limits as they stood when it was metered."""
+
+    keap: KeapCaller
+    sandbox_settings: dict[str, Any]
+    # Set when the quota transaction counted the request already (stats.py reads it).
+    sandbox_counted: bool
+
+
 class KeapGatewayMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not API_PATH.match(request.path):
+        if not API_PATH.match(request.path) and request.path != "/token":
+            return self.get_response(request)
+        if _request_line_size(request) > MAX_REQUEST_LINE:
+            request.META[COUNT_AS] = "gateway:request_line_too_long"
+            return JsonResponse(TOO_BIG_LINE, status=414)
+        if request.path == "/token":
             return self.get_response(request)
         caller = _authenticate(request)
         if isinstance(caller, HttpResponse):
@@ -105,22 +133,26 @@ class KeapGatewayMiddleware:
             path=request.path,
             legacy=is_xmlrpc,
         )
+        # From here on it is a KeapRequest: these three lines set what that type promises.
+        admitted = cast(KeapRequest, request)
         # The traffic counters were bumped in the quota transaction already.
-        request.sandbox_counted = True
-        request.keap = caller
-        request.sandbox_settings = decision.settings
+        admitted.sandbox_counted = True
+        admitted.keap = caller
+        admitted.sandbox_settings = decision.settings
         if decision.legacy_fault:
             response = _xmlrpc_fault(500, LEGACY_THROTTLED)
         elif not decision.admitted:
             response = _throttled(decision, caller)
         else:
-            response = self._serve(request, decision, caller)
+            response = self._serve(admitted, decision, caller)
         for name, value in decision.headers.items():
             response[name] = value
         response["x-keap-tenant-id"] = caller.tenant.host
         return response
 
-    def _serve(self, request: HttpRequest, decision: quota.Decision, caller) -> HttpResponse:
+    def _serve(
+        self, request: KeapRequest, decision: quota.Decision, caller: KeapCaller
+    ) -> HttpResponse:
         if decision.legacy_delay:
             try:
                 time.sleep(decision.legacy_delay)
@@ -156,6 +188,13 @@ class KeapGatewayMiddleware:
         return _malformed(response, effect.get("mode", "truncated"))
 
 
+def _request_line_size(request: HttpRequest) -> int:
+    # gunicorn passes the request target as sent; Django's own view of it is the fallback.
+    target = request.META.get("RAW_URI") or request.get_full_path()
+    protocol = request.META.get("SERVER_PROTOCOL", "HTTP/1.1")
+    return len(f"{request.method} {target} {protocol}".encode())
+
+
 def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
     api_key = request.headers.get("X-Keap-API-Key", "").strip()
     if api_key:
@@ -165,7 +204,7 @@ def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
             .first()
         )
         if key is None:
-            request.sandbox_count_as = "gateway:invalid_api_key"
+            request.META[COUNT_AS] = "gateway:invalid_api_key"
             return JsonResponse(INVALID_API_KEY, status=401)
         return KeapCaller(
             tenant=key.tenant,
@@ -174,14 +213,18 @@ def _authenticate(request: HttpRequest) -> KeapCaller | HttpResponse:
             key_kind="key",
             api_key=key,
         )
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
     token = token.strip()
+    if not header and "access_token" in request.GET and switches.current()["query_access_token"]:
+        # The older form Keap's docs show (docs/keap/API.md §2.1, §3.3); a header wins over it.
+        scheme, token = "bearer", request.GET["access_token"].strip()
     if scheme.lower() != "bearer" or not token:
-        request.sandbox_count_as = "gateway:missing_token"
+        request.META[COUNT_AS] = "gateway:missing_token"
         return JsonResponse(MISSING_TOKEN, status=401)
     found = grants.find_bearer(token)
     if found is None:
-        request.sandbox_count_as = "gateway:invalid_token"
+        request.META[COUNT_AS] = "gateway:invalid_token"
         return JsonResponse(INVALID_TOKEN, status=401)
     grant_id, keap_user_id, developer_app_id, tenant = found
     return KeapCaller(
@@ -202,6 +245,7 @@ def _endpoint_name(request: HttpRequest) -> str:
 
 
 def _throttled(decision: quota.Decision, caller: KeapCaller) -> HttpResponse:
+    body: dict[str, Any]
     if decision.settings["throttle_body"] == "fault":
         if decision.refused_by == "second":
             limit = decision.settings[f"{caller.key_kind}_limit_per_second"]

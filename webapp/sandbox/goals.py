@@ -45,7 +45,7 @@ def achieve(
         if cursor.fetchone() is None:
             raise UnknownContact(f"Contact with id {contact_id} was not found")
         match = "g.campaign_id = %s AND g.id = %s"
-        params = [campaign_id, goal_id]
+        params: list[int | str | None] = [campaign_id, goal_id]
         if campaign_id is None:
             match = "lower(g.integration) = lower(%s) AND lower(g.call_name) = lower(%s)"
             params = [integration, call_name]

@@ -5,7 +5,7 @@ stored only as its digest.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -134,7 +134,13 @@ def refresh(*, developer_app: DeveloperApp, refresh_token: str) -> TokenPair:
         return _issue(grant=grant, origin_code=grant.origin_code, now=now, expected_refresh=old)
 
 
-def _issue(*, grant: Grant, origin_code, now, expected_refresh: str | None = None) -> TokenPair:
+def _issue(
+    *,
+    grant: Grant,
+    origin_code: AuthorizationCode | None,
+    now: datetime,
+    expected_refresh: str | None = None,
+) -> TokenPair:
     access_token, refresh_token = new_secret(), new_secret()
     lifetimes = switches.current()
     access_seconds = lifetimes["access_token_seconds"]

@@ -6,8 +6,10 @@ in Keap's own web app (once, or at a steady rate), and delete contacts as a pers
 
 import random
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,6 +24,7 @@ from webapp.sandbox.models import (
     HookEvent,
     HookFault,
     HookSubscription,
+    Tenant,
 )
 
 MAX_PLAY = 100_000
@@ -37,8 +40,8 @@ def _ms(seconds: float | None) -> int | None:
     return None if seconds is None else int(seconds * 1000)
 
 
-def _subscriptions_json(rows) -> list[dict]:
-    rows = list(rows.select_related("tenant", "developer_app").order_by("pk"))
+def _subscriptions_json(found: QuerySet[HookSubscription]) -> list[dict[str, Any]]:
+    rows = list(found.select_related("tenant", "developer_app").order_by("pk"))
     ids = [row.pk for row in rows]
     queued: dict[int, int] = {}
     for pk in HookEvent.objects.filter(subscription_id__in=ids).values_list(
@@ -97,7 +100,7 @@ def tenant_hooks(request: HttpRequest, app_name: str) -> JsonResponse:
     return JsonResponse({"tenant": app_name, "subscriptions": _subscriptions_json(rows)})
 
 
-def _delivery_json(row: HookDelivery, payload: bool) -> dict:
+def _delivery_json(row: HookDelivery, payload: bool) -> dict[str, Any]:
     body = {
         "id": row.pk,
         "tenant": row.tenant,
@@ -148,7 +151,7 @@ def deliveries(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"deliveries": found, "now_ms": int(clock.epoch() * 1000)})
 
 
-FAULT_PARAMS = {
+FAULT_PARAMS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "drop": {},
     "delay": {"seconds": (int, float)},
     "duplicate": {},
@@ -158,7 +161,7 @@ FAULT_PARAMS = {
 }
 
 
-def _fault_json(fault: HookFault) -> dict:
+def _fault_json(fault: HookFault) -> dict[str, Any]:
     return {
         "id": fault.pk,
         "kind": fault.kind,
@@ -170,7 +173,7 @@ def _fault_json(fault: HookFault) -> dict:
     }
 
 
-def _new_fault(body: dict) -> HookFault:
+def _new_fault(body: dict[str, Any]) -> HookFault:
     kind = body.pop("kind", None)
     if kind not in FAULT_PARAMS:
         raise ValueError(f"kind must be one of {', '.join(FAULT_PARAMS)}")
@@ -224,14 +227,14 @@ def hook_faults(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"faults": [_fault_json(f) for f in HookFault.objects.order_by("pk")]})
 
 
-def _count(body: dict, name: str, high: int) -> int:
+def _count(body: dict[str, Any], name: str, high: int) -> int:
     value = body.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
         raise ValueError(f"{name} must be an integer from 0 to {high}")
     return value
 
 
-def _number(body: dict, name: str) -> float | None:
+def _number(body: dict[str, Any], name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
@@ -276,13 +279,17 @@ def play_contacts(request: HttpRequest, app_name: str) -> JsonResponse:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
         rng = random.Random(seed)  # noqa: S311 (test data)
-        result = play.play_once(tenant, rng=rng, **mix)
+        result = play.play_once(
+            tenant, adds=mix["adds"], edits=mix["edits"], deletes=mix["deletes"], rng=rng
+        )
     except ValueError as exc:
         return _error(400, str(exc))
     return JsonResponse({"tenant": app_name, **result})
 
 
-def _start_player(tenant, rate: float, duration: float | None, mix: dict) -> JsonResponse:
+def _start_player(
+    tenant: Tenant, rate: float, duration: float | None, mix: dict[str, int]
+) -> JsonResponse:
     started = clock.epoch()
     player = ContactPlayer.objects.create(
         tenant=tenant,

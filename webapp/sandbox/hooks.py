@@ -11,6 +11,7 @@ same later. Only `Verified` subscriptions collect events. `deliverer.py` sends t
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from webapp.sandbox import clock, switches
 from webapp.sandbox.api_errors import BadInput
 from webapp.sandbox.credentials import digest, new_secret
+from webapp.sandbox.gateway import KeapCaller
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import HookEvent, HookSubscription
 
@@ -87,7 +89,7 @@ def _ms_since(started: float) -> int:
 # --- subscriptions -------------------------------------------------------------------------
 
 
-def check_request(body) -> tuple[str, str]:
+def check_request(body: Any) -> tuple[str, str]:
     """A RestHookRequest body's (eventKey, hookUrl), or BadInput naming what is wrong."""
     if not isinstance(body, dict):
         raise BadInput("Request body must be a JSON object")
@@ -108,7 +110,7 @@ def check_request(body) -> tuple[str, str]:
     return event_key, hook_url
 
 
-def for_caller(caller) -> list[HookSubscription]:
+def for_caller(caller: KeapCaller) -> list[HookSubscription]:
     """The subscriptions the calling developer app (or key) made in its tenant."""
     return list(
         HookSubscription.objects.filter(tenant=caller.tenant, principal=caller.principal).order_by(
@@ -117,7 +119,7 @@ def for_caller(caller) -> list[HookSubscription]:
     )
 
 
-def get_for_caller(caller, key: str) -> HookSubscription | None:
+def get_for_caller(caller: KeapCaller, key: str) -> HookSubscription | None:
     """The caller's subscription with this key; None for unknown keys and other callers' keys."""
     if not key.isdigit() or len(key) > 18:
         return None
@@ -126,7 +128,7 @@ def get_for_caller(caller, key: str) -> HookSubscription | None:
     ).first()
 
 
-def create(*, caller, event_key: str, hook_url: str, api_base: str) -> HookSubscription:
+def create(*, caller: KeapCaller, event_key: str, hook_url: str, api_base: str) -> HookSubscription:
     """Store an Unverified subscription, then run the immediate confirmation on it."""
     now = clock.now()
     with write_lock(), transaction.atomic():
@@ -222,7 +224,7 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
-def to_json(subscription: HookSubscription) -> dict:
+def to_json(subscription: HookSubscription) -> dict[str, Any]:
     """The v1 document's RestHook."""
     return {
         "key": subscription.key,

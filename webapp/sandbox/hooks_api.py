@@ -6,25 +6,26 @@ The gateway has authenticated and metered every call, like any other REST call. 
 unknown, or belongs to another tenant or developer app, is a 404; errors are `{"message"}`.
 """
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webapp.sandbox import hooks
 from webapp.sandbox.api_errors import allow_methods, json_body, v1_error
+from webapp.sandbox.gateway import KeapRequest
 
 
 def _not_found(key: str) -> JsonResponse:
     return v1_error(404, f"Hook subscription with key {key} not found")
 
 
-def _api_base(request: HttpRequest) -> str:
+def _api_base(request: KeapRequest) -> str:
     # Where this caller reaches the sandbox; deliveries' apiUrl values point there.
     return request.build_absolute_uri("/").rstrip("/")
 
 
 @csrf_exempt
 @allow_methods("GET", "POST", error=v1_error)
-def hook_collection(request: HttpRequest) -> JsonResponse:
+def hook_collection(request: KeapRequest) -> JsonResponse:
     """GET /v1/hooks lists the caller's subscriptions; POST creates one and confirms it."""
     if request.method == "GET":
         subscriptions = hooks.for_caller(request.keap)
@@ -38,14 +39,14 @@ def hook_collection(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("GET", error=v1_error)
-def event_keys(request: HttpRequest) -> JsonResponse:
+def event_keys(request: KeapRequest) -> JsonResponse:
     """GET /v1/hooks/event_keys: the event keys a subscription may name."""
     return JsonResponse(hooks.EVENT_KEYS, safe=False)
 
 
 @csrf_exempt
 @allow_methods("GET", "PUT", "DELETE", error=v1_error)
-def hook_item(request: HttpRequest, key: str) -> HttpResponse:
+def hook_item(request: KeapRequest, key: str) -> HttpResponse:
     """/v1/hooks/{key}: GET one, PUT a new eventKey and hookUrl (both required), DELETE (204)."""
     subscription = hooks.get_for_caller(request.keap, key)
     if subscription is None:
@@ -62,7 +63,7 @@ def hook_item(request: HttpRequest, key: str) -> HttpResponse:
 
 @csrf_exempt
 @allow_methods("POST", error=v1_error)
-def verify(request: HttpRequest, key: str) -> JsonResponse:
+def verify(request: KeapRequest, key: str) -> JsonResponse:
     """POST /v1/hooks/{key}/verify: a new immediate-confirmation round (verify or reactivate)."""
     subscription = hooks.get_for_caller(request.keap, key)
     if subscription is None:
@@ -72,7 +73,7 @@ def verify(request: HttpRequest, key: str) -> JsonResponse:
 
 @csrf_exempt
 @allow_methods("POST", error=v1_error)
-def delayed_verify(request: HttpRequest, key: str) -> JsonResponse:
+def delayed_verify(request: KeapRequest, key: str) -> JsonResponse:
     """POST /v1/hooks/{key}/delayedVerify: verify with the X-Hook-Secret sent to hookUrl."""
     subscription = hooks.get_for_caller(request.keap, key)
     if subscription is None:

@@ -14,12 +14,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 
 _thread_lock = threading.Lock()
-_file = None
-_file_pid = None
+_file: BinaryIO | None = None
+_file_pid: int | None = None
 
 
 def _lock_path() -> Path:
@@ -29,7 +30,7 @@ def _lock_path() -> Path:
     return Path(settings.BASE_DIR) / "var" / "sandbox-write.lock"
 
 
-def _lock_file():
+def _lock_file() -> BinaryIO:
     global _file, _file_pid
     # A file object inherited across fork() would share the lock with the parent: reopen.
     if _file is None or _file_pid != os.getpid():

@@ -7,6 +7,7 @@ api.infusionsoft.com), so only the host differs from real Keap. See docs/keap/AP
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -87,9 +88,9 @@ def token(request: HttpRequest) -> HttpResponse:
     RequestCount.increment(f"token:{grant_type if grant_type in KNOWN_GRANT_TYPES else 'other'}")
     if grant_type not in KNOWN_GRANT_TYPES:
         return _token_error("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
-    developer_app, error = _authenticate_client(request)
-    if error is not None:
-        return error
+    developer_app = _authenticate_client(request)
+    if isinstance(developer_app, HttpResponse):
+        return developer_app
     try:
         if grant_type == "authorization_code":
             pair = _exchange(request, developer_app)
@@ -123,9 +124,8 @@ def _refresh(request: HttpRequest, developer_app: DeveloperApp) -> grants.TokenP
     return grants.refresh(developer_app=developer_app, refresh_token=refresh_token)
 
 
-def _authenticate_client(
-    request: HttpRequest,
-) -> tuple[DeveloperApp, None] | tuple[None, HttpResponse]:
+def _authenticate_client(request: HttpRequest) -> DeveloperApp | HttpResponse:
+    """The developer app the request's credentials prove, or the error that refuses them."""
     # Keap documents body credentials for the code exchange and Basic for refresh; accept
     # either on both (docs/keap/API.md §1.3, §1.4), but two that disagree are refused.
     basic = None
@@ -138,16 +138,16 @@ def _authenticate_client(
         except (binascii.Error, UnicodeDecodeError):
             sep = ""
         if not sep:
-            return None, _invalid_client(basic_used=True)
+            return _invalid_client(basic_used=True)
         basic = (client_id, secret)
     body = (request.POST.get("client_id", ""), request.POST.get("client_secret", ""))
     if basic is not None and body[0] and body != basic:
-        return None, _invalid_client(basic_used=True)
+        return _invalid_client(basic_used=True)
     client_id, secret = basic or body
     developer_app = DeveloperApp.objects.filter(client_id=client_id).first() if client_id else None
     if developer_app is None or not developer_app.check_client_secret(secret):
-        return None, _invalid_client(basic_used=basic is not None)
-    return developer_app, None
+        return _invalid_client(basic_used=basic is not None)
+    return developer_app
 
 
 def _invalid_client(*, basic_used: bool) -> HttpResponse:
@@ -158,7 +158,7 @@ def _invalid_client(*, basic_used: bool) -> HttpResponse:
     return response
 
 
-def _token_json(payload: dict, status: int = 200) -> HttpResponse:
+def _token_json(payload: dict[str, Any], status: int = 200) -> HttpResponse:
     response = JsonResponse(payload, status=status, content_type="application/json;charset=UTF-8")
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"

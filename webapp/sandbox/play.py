@@ -7,6 +7,7 @@ a `ContactPlayer` keeps making them at a steady rate, advanced by every worker's
 
 import random
 from collections import Counter
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -27,7 +28,7 @@ def play_once(
     deletes: int = 0,
     rng: random.Random | None = None,
     clamp: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Add, edit and delete contacts of the tenant in one go, queueing their hook events.
 
     Edited and deleted contacts are distinct ones that existed before; added ones get fresh ids
@@ -42,7 +43,7 @@ def play_once(
 
 def _play(
     tenant: Tenant, adds: int, edits: int, deletes: int, rng: random.Random, clamp: bool
-) -> dict:
+) -> dict[str, Any]:
     # The caller holds the write lock, inside a transaction.
     existing = list(Contact.objects.filter(tenant=tenant).values_list("keap_id", flat=True))
     skipped = max(0, edits + deletes - len(existing))
@@ -59,8 +60,7 @@ def _play(
     _edit(tenant, edited, stamp, rng)
     for start in range(0, len(deleted), 500):
         Contact.objects.filter(tenant=tenant, keap_id__in=deleted[start : start + 500]).delete()
-    top = max(existing, default=0)
-    added = list(range(top + 1, top + 1 + adds))
+    added = list(tenant.issue_contact_ids(adds))
     rows = [seed.contact_row(tenant.pk, keap_id, rng, stamp=stamp) for keap_id in added]
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 5000):
@@ -142,7 +142,7 @@ def _step(player: ContactPlayer, now: float) -> None:
     player.save(update_fields=["played", "added", "edited", "deleted", "skipped", "state"])
 
 
-def to_json(player: ContactPlayer) -> dict:
+def to_json(player: ContactPlayer) -> dict[str, Any]:
     return {
         "id": player.pk,
         "tenant": player.tenant.app_name,

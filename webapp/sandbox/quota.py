@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from webapp.sandbox import clock, switches
 from webapp.sandbox.locking import write_lock
@@ -182,22 +183,30 @@ def usage(*, principal: str, key_kind: str, tenant_id: int) -> dict[str, Any]:
     return {"used": used, "limits": limits}
 
 
-def _count(cur, column: str, value: Any, after: float) -> int:
+def _count(cur: CursorWrapper, column: str, value: Any, after: float) -> int:
     # `column` is one of two literals chosen above, never user input.
     cur.execute(
         f"SELECT COUNT(*) FROM sandbox_quotaevent WHERE {column} = %s AND ts > %s",  # noqa: S608
         [value, after],
     )
-    return cur.fetchone()[0]
+    return int(cur.fetchone()[0])
 
 
-def _day_used(cur, key: str, day: int) -> int:
+def _day_used(cur: CursorWrapper, key: str, day: int) -> int:
     cur.execute("SELECT used FROM sandbox_quotaday WHERE key = %s AND day = %s", [key, day])
     row = cur.fetchone()
-    return row[0] if row else 0
+    return int(row[0]) if row else 0
 
 
-def _retry_after(cur, window, principal, tenant_id, t, used, limits) -> int:
+def _retry_after(
+    cur: CursorWrapper,
+    window: str,
+    principal: str,
+    tenant_id: int,
+    t: float,
+    used: dict[str, int],
+    limits: dict[str, int],
+) -> int:
     if window in ("day", "tenant_day"):
         return max(1, math.ceil((int(t // DAY) + 1) * DAY - t))
     span = 1 if window == "second" else 60
@@ -214,10 +223,10 @@ def _retry_after(cur, window, principal, tenant_id, t, used, limits) -> int:
     row = cur.fetchone()
     if row is None:
         return 1
-    return max(1, math.ceil(row[0] + span - t))
+    return max(1, math.ceil(float(row[0]) + span - t))
 
 
-def _legacy_bucket(cur, decision: Decision, tenant_id: int, t: float) -> None:
+def _legacy_bucket(cur: CursorWrapper, decision: Decision, tenant_id: int, t: float) -> None:
     """docs/keap/API.md §4.4: 10,000 tokens, one back per 500 ms; when empty a call waits 500 ms,
     and a fifth concurrently waiting call gets the ThrottlingException fault."""
     settings = decision.settings
@@ -249,7 +258,7 @@ def _legacy_bucket(cur, decision: Decision, tenant_id: int, t: float) -> None:
     )
 
 
-def _pick_faults(cur, tenant_name: str, path: str) -> list[dict[str, Any]]:
+def _pick_faults(cur: CursorWrapper, tenant_name: str, path: str) -> list[dict[str, Any]]:
     cur.execute(
         "SELECT id, kind, tenant, path_prefix, params, probability, remaining "
         "FROM sandbox_fault ORDER BY id"
@@ -273,7 +282,7 @@ def _pick_faults(cur, tenant_name: str, path: str) -> list[dict[str, Any]]:
     return picked
 
 
-def _count_traffic(cur, tenant_name: str, endpoint: str, *, throttled: bool) -> None:
+def _count_traffic(cur: CursorWrapper, tenant_name: str, endpoint: str, *, throttled: bool) -> None:
     cur.execute(
         "INSERT INTO sandbox_trafficcount (tenant, endpoint, calls, throttled) "
         "VALUES (%s, %s, 1, %s) ON CONFLICT (tenant, endpoint) DO UPDATE SET "
@@ -288,7 +297,7 @@ def _count_traffic(cur, tenant_name: str, endpoint: str, *, throttled: bool) -> 
     )
 
 
-def _prune(cur, t: float) -> None:
+def _prune(cur: CursorWrapper, t: float) -> None:
     global _last_prune
     # Once a second per process is plenty: stale rows only cost index space, not correctness
     # (every count is bounded below by its own window start).

@@ -5,6 +5,7 @@ import random
 import unicodedata
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,18 +14,21 @@ from webapp.sandbox import clock, hooks
 from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
     Campaign,
+    Company,
     Contact,
     DeveloperApp,
     Goal,
     KeapUser,
     Membership,
+    Tag,
+    TagCategory,
     Tenant,
 )
 
 # A simulator's demo password, shown on its own sign-in page; not a secret.
 DEMO_PASSWORD = "sandbox"
 
-TENANTS = [
+TENANTS: list[dict[str, str]] = [
     {
         "app_name": "ab123",
         "name": "Acme Bakery",
@@ -75,7 +79,7 @@ TENANTS = [
     },
 ]
 
-USERS = [
+USERS: list[dict[str, Any]] = [
     {
         "email": "alex@sandbox.keap.test",
         "given_name": "Alex",
@@ -116,50 +120,108 @@ def seed() -> None:
         tenants[row["app_name"]], _ = Tenant.objects.update_or_create(
             app_name=row["app_name"], defaults=values
         )
-    for row in USERS:
-        values = {key: value for key, value in row.items() if key not in ("email", "tenants")}
+    for person in USERS:
+        fields = {key: value for key, value in person.items() if key not in ("email", "tenants")}
         # Keap's infusionsoft_id / keap_id is the login, which is the email.
-        values["infusionsoft_id"] = row["email"]
-        user, _ = KeapUser.objects.update_or_create(email=row["email"], defaults=values)
+        fields["infusionsoft_id"] = person["email"]
+        user, _ = KeapUser.objects.update_or_create(email=person["email"], defaults=fields)
         if not user.check_password(DEMO_PASSWORD):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        for app_name in row["tenants"]:
+        for app_name in person["tenants"]:
             Membership.objects.get_or_create(keap_user=user, tenant=tenants[app_name])
-    ensure_campaigns()
+    ensure_records()
 
 
 def is_seeded() -> bool:
     return Tenant.objects.exists()
 
 
-# Each tenant's campaigns and API goals. The integration name defaults to the app name, as in
-# Keap. `purchased` fires two goals; the unpublished campaign's goal never fires.
+# Each tenant's campaigns and API goals, in the order goals.py fires them. The integration name
+# defaults to the app name, as in Keap. `purchased` fires two goals; the unpublished campaign's
+# goal never fires.
 CAMPAIGNS = [
     ("Welcome series", True, [("Purchased", "purchased"), ("Trial started", "trialstarted")]),
     ("Win-back", True, [("Purchased again", "purchased"), ("Cancelled", "cancelled")]),
     ("Old promotion (draft)", False, [("Purchased (draft)", "purchased")]),
 ]
+# Tags 101-140 in five categories; seeded contacts carry up to four of them (`contact_row`).
+TAG_CATEGORIES = {
+    1: ("Lead source", ["Web form", "Referral", "Trade show", "Facebook ad", "Google ad",
+                        "Podcast", "Walk-in", "Partner"]),
+    2: ("Customer", ["Customer", "VIP", "Repeat buyer", "Wholesale", "Subscriber", "Lapsed",
+                     "Refund requested", "Gift card buyer"]),
+    3: ("Interests", ["Newsletter", "Events", "Workshops", "Product updates", "Promotions",
+                      "Seasonal", "Community", "Blog"]),
+    4: ("Lifecycle", ["Prospect", "Trial started", "Purchased", "Cancelled", "Win-back",
+                      "Onboarding", "Churn risk", "Re-engaged"]),
+    5: ("Admin", ["Do not email", "Bounced", "Unsubscribed", "Imported", "Needs review",
+                  "Duplicate", "Test contact", "Staff"]),
+}  # fmt: skip
+FIRST_TAG_ID = 101
+TAG_COUNT = sum(len(tags) for _, tags in TAG_CATEGORIES.values())
 
 
-def ensure_campaigns() -> None:
-    """Give every tenant the seeded campaigns and goals (idempotent)."""
+def ensure_records() -> None:
+    """Give every tenant the seeded tags, companies, campaigns and goals (idempotent)."""
     for tenant in Tenant.objects.all():
-        ensure_tenant_campaigns(tenant)
+        ensure_tenant_records(tenant)
 
 
-def ensure_tenant_campaigns(tenant: Tenant) -> None:
-    """Give one tenant the seeded campaigns and goals (idempotent)."""
-    for name, published, goals in CAMPAIGNS:
+def ensure_tenant_records(tenant: Tenant) -> None:
+    """Give one tenant the seeded tags, companies, campaigns and goals; what exists stays."""
+    for index, (name, published, goals) in enumerate(CAMPAIGNS):
         campaign, _ = Campaign.objects.get_or_create(
             tenant=tenant, name=name, defaults={"published": published}
         )
+        if campaign.created_ms is None:
+            campaign.created_ms = SPAN_START + index * 86_400_000 * 40
+            campaign.save(update_fields=["created_ms"])
         for goal_name, call_name in goals:
             Goal.objects.get_or_create(
                 campaign=campaign,
                 call_name=call_name,
                 defaults={"name": goal_name, "integration": tenant.app_name},
             )
+    _ensure_tags(tenant)
+    _ensure_companies(tenant)
+
+
+def _ensure_tags(tenant: Tenant) -> None:
+    categories = {row.keap_id: row for row in TagCategory.objects.filter(tenant=tenant)}
+    for keap_id, (name, _) in TAG_CATEGORIES.items():
+        if keap_id not in categories:
+            categories[keap_id] = TagCategory.objects.create(
+                tenant=tenant, keap_id=keap_id, name=name, description=f"{name} tags"
+            )
+    have = set(Tag.objects.filter(tenant=tenant).values_list("keap_id", flat=True))
+    names = [(cat, name) for cat, (_, tags) in TAG_CATEGORIES.items() for name in tags]
+    Tag.objects.bulk_create(
+        Tag(tenant=tenant, keap_id=keap_id, name=name, category=categories[cat])
+        for keap_id, (cat, name) in enumerate(names, start=FIRST_TAG_ID)
+        if keap_id not in have
+    )
+
+
+def _ensure_companies(tenant: Tenant) -> None:
+    # Ids 1..15 are the companies seeded contacts name (`contact_row`).
+    have = set(Company.objects.filter(tenant=tenant).values_list("keap_id", flat=True))
+    rows = []
+    for keap_id, name in enumerate(COMPANIES, start=1):
+        if keap_id in have:
+            continue
+        slug = _ascii(name)
+        city, _, region, postal = CITIES[keap_id % len(CITIES)]
+        rows.append(
+            Company(
+                tenant=tenant, keap_id=keap_id, name=name, email=f"info@{slug}.example",
+                phone=f"503-555-{keap_id:04d}", website=f"https://{slug}.example",
+                address_line1=f"{100 + keap_id} Market St", address_locality=city,
+                address_region=region, address_zip_code=postal, address_country_code="USA",
+                created_ms=SPAN_START + keap_id * 86_400_000,
+            )
+        )  # fmt: skip
+    Company.objects.bulk_create(rows)
 
 
 GIVEN = [
@@ -200,7 +262,7 @@ def _ascii(text: str) -> str:
 
 def contact_row(
     tenant_id: int, keap_id: int, rng: random.Random, *, stamp: int | None = None
-) -> tuple:
+) -> tuple[Any, ...]:
     """One contact as an INSERT row; `stamp` (epoch ms) makes it created and updated then."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
     middle = rng.choice(MIDDLE) if rng.random() < 0.15 else ""
@@ -216,10 +278,12 @@ def contact_row(
          "field": f"PHONE{slot + 1}", "type": rng.choice(["Mobile", "Work", "Home"])}
         for slot in range(rng.choices([0, 1, 2], weights=[40, 50, 10])[0])
     ]  # fmt: skip
-    data = {
+    data: dict[str, Any] = {
         "emails": emails,
         "phones": phones,
-        "tag_ids": sorted(rng.sample(range(101, 141), rng.randint(0, 4))),
+        "tag_ids": sorted(
+            rng.sample(range(FIRST_TAG_ID, FIRST_TAG_ID + TAG_COUNT), rng.randint(0, 4))
+        ),
         "source_type": rng.choice(SOURCES),
     }
     if rng.random() < 0.4:
@@ -274,6 +338,9 @@ def seed_contacts(tenant: Tenant, count: int) -> int:
         )
         old_ids = set(rows.values_list("keap_id", flat=True)) if watched else set()
         rows.delete()
+        # Seeded ids are 1..count: ids that stay read as edited, as the docstring says. The
+        # counter never goes back, so the next contact made gets an id no contact ever had.
+        tenant.note_contact_ids(count)
         batch = []
         for keap_id in range(1, count + 1):
             batch.append(contact_row(tenant.pk, keap_id, rng))

@@ -159,6 +159,9 @@ SANDBOX_DEFAULTS = {
     "v2_default_page_size": _env_int("SANDBOX_V2_DEFAULT_PAGE_SIZE", 1000),
     "v1_nulls": os.environ.get("SANDBOX_V1_NULLS", "0") == "1",
     "goal_unknown_contact_status": _env_int("SANDBOX_GOAL_UNKNOWN_CONTACT_STATUS", 400),
+    # Keap's older docs show `?access_token=<token>` on REST and XML-RPC, and older clients send
+    # nothing else (docs/keap/API.md §2.1, §3.3).
+    "query_access_token": os.environ.get("SANDBOX_QUERY_ACCESS_TOKEN", "1") == "1",
     # REST hooks (docs/keap/API.md §2.5): Keap's delivery policy. The first attempt comes 30-60 s after a
     # change; a failed attempt is retried 30-60 s, 5 min and 30 min later (four attempts); an
     # attempt fails with no answer in 30 s. Tests and benchmarks shorten these at run time.

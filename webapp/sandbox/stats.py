@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from webapp.sandbox.gateway import COUNT_AS
 from webapp.sandbox.models import RequestCount
 
 
@@ -23,7 +24,7 @@ class RequestCounterMiddleware:
             return response  # the simulator's own controls and pages are not Keap traffic
         if getattr(request, "sandbox_counted", False):
             return response  # metered API calls were counted inside the quota transaction
-        name = getattr(request, "sandbox_count_as", None)
+        name = request.META.get(COUNT_AS)
         if name is None and request.resolver_match is not None:
             name = request.resolver_match.url_name
         if name:

@@ -23,9 +23,10 @@ def _non_negative_int(value: Any) -> int:
 
 
 def _positive_int(value: Any) -> int:
-    if _non_negative_int(value) < 1:
+    number = _non_negative_int(value)
+    if number < 1:
         raise ValueError("must be a positive integer")
-    return value
+    return number
 
 
 def _seconds(value: Any) -> float:
@@ -35,9 +36,10 @@ def _seconds(value: Any) -> float:
 
 
 def _positive_seconds(value: Any) -> float:
-    if not _seconds(value) > 0:
+    seconds = _seconds(value)
+    if not seconds > 0:
         raise ValueError("must be a number of seconds above 0")
-    return value
+    return seconds
 
 
 def _boolean(value: Any) -> bool:
@@ -85,6 +87,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     # none, so they are left out unless this is on.
     "v1_nulls": _boolean,
     "goal_unknown_contact_status": _one_of(400, 404),
+    # true: an access token in the query string (`?access_token=`) authenticates like a Bearer
+    # header, as in Keap's older docs; false: only headers do.
+    "query_access_token": _boolean,
     # REST hook delivery (hooks.py, deliverer.py). A min above its max is read as the same range.
     "hook_first_delay_min_seconds": _seconds,
     "hook_first_delay_max_seconds": _seconds,

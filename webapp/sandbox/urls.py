@@ -3,7 +3,18 @@
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from webapp.sandbox import api_v1, api_v2, control, hook_controls, hooks_api, oauth, xmlrpc_api
+from webapp.sandbox import (
+    api_v1,
+    api_v2,
+    campaigns_api,
+    companies_api,
+    control,
+    hook_controls,
+    hooks_api,
+    oauth,
+    tags_api,
+    xmlrpc_api,
+)
 
 urlpatterns = [
     # accounts.infusionsoft.com
@@ -15,7 +26,24 @@ urlpatterns = [
     path("crm/rest/v1/oauth/connect/userinfo", api_v1.userinfo, name="userinfo_v1"),
     path("crm/rest/v1/account/profile", api_v1.account_profile, name="account_profile_v1"),
     path("crm/rest/v1/contacts", api_v1.contact_collection, name="contacts_v1"),
+    # Before {id}: "model" is not a contact id.
+    path("crm/rest/v1/contacts/model", api_v1.contact_model, name="contact_model_v1"),
     path("crm/rest/v1/contacts/<str:contact_id>", api_v1.contact_item, name="contact_v1"),
+    path(
+        "crm/rest/v1/contacts/<str:contact_id>/tags",
+        tags_api.contact_tags,
+        name="contact_tags_v1",
+    ),
+    path(
+        "crm/rest/v1/contacts/<str:contact_id>/tags/<str:tag_id>",
+        tags_api.contact_tag,
+        name="contact_tag_v1",
+    ),
+    path("crm/rest/v1/tags", tags_api.tag_collection, name="tags_v1"),
+    path("crm/rest/v1/tags/<str:tag_id>", tags_api.tag_item, name="tag_v1"),
+    path("crm/rest/v1/companies", companies_api.company_collection, name="companies_v1"),
+    path("crm/rest/v1/companies/model", companies_api.company_model, name="company_model_v1"),
+    path("crm/rest/v1/companies/<str:company_id>", companies_api.company_item, name="company_v1"),
     path(
         "crm/rest/v1/campaigns/goals/<str:integration>/<str:call_name>",
         api_v1.achieve_goal,
@@ -34,8 +62,20 @@ urlpatterns = [
     path("crm/rest/v2/oauth/connect/userinfo", api_v2.userinfo, name="userinfo_v2"),
     path("crm/rest/v2/businessProfile", api_v2.business_profile, name="business_profile_v2"),
     path("crm/rest/v2/contacts", api_v2.contact_collection, name="contacts_v2"),
+    path("crm/rest/v2/contacts/model", api_v2.contact_model, name="contact_model_v2"),
     path("crm/rest/v2/contacts/<str:contact_id>", api_v2.contact_item, name="contact_v2"),
     path("crm/rest/v2/automations/goals/achieve", api_v2.achieve_goal, name="achieve_goal_v2"),
+    path("crm/rest/v2/campaigns", campaigns_api.campaign_collection, name="campaigns_v2"),
+    path(
+        "crm/rest/v2/campaigns/<str:campaign_id>",
+        campaigns_api.campaign_item,
+        name="campaign_v2",
+    ),
+    path(
+        "crm/rest/v2/campaigns/<str:campaign_id>/goals",
+        campaigns_api.campaign_goals,
+        name="campaign_goals_v2",
+    ),
     # Keap documents /crm/xmlrpc/v1; /crm/xmlrpc (no version) is used too (docs/keap/API.md §3.3).
     re_path(r"^crm/xmlrpc(?:/v1)?$", xmlrpc_api.endpoint, name="xmlrpc"),
     # Catch-alls last: the gateway has already authenticated these, so they answer 404.

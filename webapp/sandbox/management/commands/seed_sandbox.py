@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webapp.sandbox import seed
 from webapp.sandbox.models import Tenant
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         "campaigns, contacts). Idempotent; --contacts N replaces each tenant's contacts."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--if-empty",
             action="store_true",
@@ -31,12 +33,19 @@ class Command(BaseCommand):
             help="Only these tenants' contacts (repeatable; default all).",
         )
 
-    def handle(self, *args, if_empty=False, contacts=None, tenant=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        if_empty: bool = False,
+        contacts: int | None = None,
+        tenant: list[str] | None = None,
+        **options: Any,
+    ) -> None:
         # Seeding a fresh file must just work (`make run` seeds before it serves).
         call_command("migrate", interactive=False, verbosity=0)
         if if_empty and seed.is_seeded():
             seed.register_developer_app()
-            seed.ensure_campaigns()
+            seed.ensure_records()
             self.stdout.write("Keap sandbox already seeded; developer app re-registered.")
             return
         seed.seed()
