@@ -26,7 +26,7 @@ RUN DEBUG=false SECRET_KEY=build-only-not-used-at-run-time-0123456789abcdefghijk
     TOKEN_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtdXNlZC1hdC1ydW4tdGltZSE= \
     KEAP_CLIENT_SECRET=build-only ALLOWED_HOSTS=localhost SITE_URL=https://build.invalid \
     KEAP_AUTHORIZE_URL=https://build.invalid/authorize KEAP_TOKEN_URL=https://build.invalid/token \
-    KEAP_API_URL=https://build.invalid/crm \
+    KEAP_API_URL=https://build.invalid/crm REDIS_URL=redis://build.invalid:6379/0 \
     python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown onramp /app/var
 

@@ -135,6 +135,7 @@ def configure(workdir: Path, server: SandboxServer, postgres: str) -> str:
         DJANGO_SETTINGS_MODULE="webapp.settings",
         DATABASE_URL=database_url(workdir, postgres),
         CELERY_BROKER_URL="filesystem://",
+        EMBEDDED_STORES="true",  # the database limiter when REDIS_URL is not set
         CELERY_FILESYSTEM_BROKER_DIR=str(workdir / "broker"),
         KEAP_CLIENT_ID=server.client_id,
         KEAP_CLIENT_SECRET=server.client_secret,

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+from tests.test_settings import PRODUCTION_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("migrate", "web", "worker", "beat")
 LONG_RUNNING_APP_SERVICES = ("web", "worker", "beat")
@@ -291,7 +293,7 @@ def test_the_web_command_serves_readiness_with_request_ids_in_both_logs(tmp_path
         ONRAMP_VAR_DIR=str(tmp_path / "var"),
         # This test session's stores stand in for the postgres and redis services.
         DATABASE_URL=database_url_for_children(),
-        REDIS_URL=os.environ.get("REDIS_URL", ""),
+        REDIS_URL=os.environ.get("REDIS_URL") or PRODUCTION_ENV["REDIS_URL"],
         CELERY_FILESYSTEM_BROKER_DIR=str(TEST_BROKER_DIR),
         ALLOWED_HOSTS="onramp.example.com",
         LOG_LEVEL="DEBUG",  # the app logs probes' successes at DEBUG

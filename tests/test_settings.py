@@ -21,6 +21,9 @@ PRODUCTION_ENV = {
     "KEAP_AUTHORIZE_URL": "https://accounts.infusionsoft.com/app/oauth/authorize",
     "KEAP_TOKEN_URL": "https://api.infusionsoft.com/token",
     "KEAP_API_URL": "https://api.infusionsoft.com/crm",
+    # This machine's Redis, a database no test flushes; the cache falls back to the database
+    # where no Redis answers (webapp/cache.py).
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
 }
 
 
@@ -65,6 +68,15 @@ def test_production_refuses_to_start_without_a_secret(missing, message):
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_refuses_to_start_without_redis():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "REDIS_URL"}
+    result = _manage("check", env={**env, "REDIS_URL": ""})
+    assert result.returncode != 0
+    assert "REDIS_URL must be set when DEBUG is off" in result.stderr
+    knowingly = _manage("check", env={**env, "REDIS_URL": "", "EMBEDDED_STORES": "true"})
+    assert knowingly.returncode == 0, knowingly.stderr
 
 
 def test_production_refuses_plain_http_keap_urls():

@@ -174,14 +174,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and broker ---------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Without Redis the limiter, cache and broker are the embedded ones (the database, files on this
+# machine): fine on one machine, wrong on two, where each would keep its own sign-in limits and
+# queues. With DEBUG off that takes saying so.
+EMBEDDED_STORES = env_bool("EMBEDDED_STORES", False)
+if not DEBUG and not REDIS_URL and not EMBEDDED_STORES:
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set when DEBUG is off: the limiter, the cache behind sign-in limits "
+        "and Celery's broker need a store every process shares. (On one machine only, "
+        "EMBEDDED_STORES=true runs without it.)"
+    )
 if REDIS_URL:
+    # Redis, and the database's cache table while Redis is unreachable (webapp/cache.py), so that
+    # sign-in and its brute-force limits keep working without Redis.
     CACHES = {
         "default": {
+            "BACKEND": "webapp.cache.RedisOrDatabaseCache",
+            "OPTIONS": {"PRIMARY": "redis", "FALLBACK": "database", "RETRY_SECONDS": 5},
+        },
+        "redis": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "onramp",
-            "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
-        }
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        },
+        "database": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "onramp_cache",
+            "KEY_PREFIX": "onramp",
+        },
     }
 else:
     # A file cache, not local memory: allauth's rate limits must hold across the web, worker and

@@ -97,3 +97,28 @@ class CeleryBeat(_Child):
             "--schedule", str(schedule),
         ])  # fmt: skip
         return self
+
+
+class RedisServer(_Child):
+    """A Redis of the test's own on a loopback port, to stop and start again (no persistence)."""
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(dict(os.environ), log_path)
+
+    def start(self, timeout: float = 20) -> "RedisServer":
+        self._spawn([
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no",
+        ])  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not answer within {timeout}s:\n{self.log_tail()}")

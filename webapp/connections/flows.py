@@ -11,6 +11,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from webapp import limiter
 from webapp.accounts.models import User
 from webapp.connections.models import ConnectionEvent, KeapConnection
 from webapp.hooks import subscriptions
@@ -18,7 +19,7 @@ from webapp.hooks import tasks as hook_tasks
 from webapp.keap import oauth
 from webapp.keap.calls import StaticToken
 from webapp.keap.client import KeapClient
-from webapp.keap.errors import KeapError, KeapTokenError
+from webapp.keap.errors import KeapError, KeapScopeError, KeapTokenError
 from webapp.keap.models import DeveloperApp
 from webapp.keap.oauth import TokenSet
 from webapp.keap.results import AccountProfile, UserInfo
@@ -46,9 +47,34 @@ class ConnectDenied(ConnectError):
     """The customer chose Deny on Keap's consent page."""
 
 
+class ConnectUnavailable(ConnectError):
+    """Onramp itself cannot finish a connect now (its limiter's store is away): nothing was asked
+    of Keap, so the customer loses nothing by trying again later."""
+
+    status = 503
+    retry_after = 60
+
+
+def ensure_keap_callable(app: DeveloperApp) -> None:
+    """Connecting ends in calls to Keap, which go through the shared limiter. Ask the limiter
+    first: with its store (Redis) away, Keap's one-time code would be spent on a connect that
+    cannot finish, and the customer told Keap failed when Onramp did."""
+    try:
+        limiter.in_flight(app=app.client_id)  # one cheap read of the limiter's store
+    except limiter.LimiterUnavailable as exc:
+        log.warning("Connect refused before asking Keap: %s", exc)
+        raise ConnectUnavailable(
+            "Onramp cannot connect Keap accounts right now: one of its own services is down. "
+            "Nothing was connected and nothing was asked of Keap. Please try again in a few "
+            "minutes."
+        ) from None
+
+
 def begin_connect(*, session: MutableMapping[str, Any]) -> str:
     """Start the authorization-code flow: remember state and verifier, return Keap's authorize URL."""
-    request = oauth.start_authorization(DeveloperApp.objects.current())
+    app = DeveloperApp.objects.current()
+    ensure_keap_callable(app)
+    request = oauth.start_authorization(app)
     now = time.time()
     pending = {
         state: entry
@@ -89,6 +115,8 @@ def complete_connect(
     *, user: User, session: MutableMapping[str, Any], params: QueryDict
 ) -> KeapConnection:
     """Finish the flow at the callback: check everything, exchange the code, store the connection."""
+    app = DeveloperApp.objects.current()
+    ensure_keap_callable(app)  # before the state is used up: the same answer works again later
     state = _single(params, "state")
     verifier = _claim_pending(session, state)
     if verifier is None:
@@ -106,7 +134,6 @@ def complete_connect(
         raise ConnectError("Keap's answer has no authorization code. Nothing was connected.")
 
     try:
-        app = DeveloperApp.objects.current()
         tokens = oauth.exchange_code(app, code=code, code_verifier=verifier)
         keap = KeapClient(app=app, tokens=StaticToken(tokens.access_token), tenant=tokens.app_name)
         userinfo = keap.userinfo()
@@ -114,6 +141,11 @@ def complete_connect(
     except KeapTokenError:
         raise ConnectError(
             "Keap did not accept the authorization (it may have expired). Please try again."
+        ) from None
+    except KeapScopeError as exc:
+        raise ConnectError(
+            f"{exc} Nothing was connected. Connect again and allow full access (if your Keap "
+            "account limits what apps may do, ask its administrator first)."
         ) from None
     except KeapError as exc:
         log.warning("Connecting a Keap account failed: %s", exc)

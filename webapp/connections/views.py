@@ -35,10 +35,20 @@ def connect_start(request: CustomerRequest) -> HttpResponse:
     """Send the browser to Keap's consent page with a session-bound state."""
     try:
         url = flows.begin_connect(session=request.session)
+    except flows.ConnectUnavailable as exc:
+        return _connect_error(request, exc)
     except KeapError:
         messages.error(request, "Keap could not be reached. Please try again in a moment.")
         return redirect("connections:dashboard")
     return HttpResponseRedirect(url)
+
+
+def _connect_error(request: CustomerRequest, exc: flows.ConnectError) -> HttpResponse:
+    context = {"message": str(exc), "denied": isinstance(exc, flows.ConnectDenied)}
+    response = render(request, "connections/callback_error.html", context, status=exc.status)
+    if isinstance(exc, flows.ConnectUnavailable):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _callback_params(request: CustomerRequest) -> QueryDict:
@@ -61,8 +71,7 @@ def connect_callback(request: CustomerRequest) -> HttpResponse:
             user=request.user, session=request.session, params=_callback_params(request)
         )
     except flows.ConnectError as exc:
-        context = {"message": str(exc), "denied": isinstance(exc, flows.ConnectDenied)}
-        return render(request, "connections/callback_error.html", context, status=exc.status)
+        return _connect_error(request, exc)
     messages.success(
         request, f"Connected Keap app {connection.app_name} ({connection.business_name})."
     )

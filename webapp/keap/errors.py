@@ -21,6 +21,10 @@ class KeapProtocolError(KeapError):
     """Keap answered with something that is not what its protocol promises."""
 
 
+class KeapScopeError(KeapProtocolError):
+    """Keap granted less than the full access Onramp asked for (its answer's scope says so)."""
+
+
 class KeapAuthError(KeapError):
     """Keap refused the access token (401 fault)."""
 

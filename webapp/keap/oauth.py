@@ -19,7 +19,7 @@ from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from webapp.keap.errors import KeapProtocolError, KeapTokenError, KeapUnavailable
+from webapp.keap.errors import KeapProtocolError, KeapScopeError, KeapTokenError, KeapUnavailable
 from webapp.keap.models import DeveloperApp
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,16 @@ def app_name_from_scope(scope: str) -> str:
     return host.removesuffix(".infusionsoft.com")
 
 
+def require_full_access(scope: str) -> None:
+    """Refuse a grant narrower than `full` (Keap's only documented scope, docs/keap/API.md 1.2):
+    Onramp syncs contacts and completes goals, so it stores no connection it could not serve."""
+    granted, _, _ = scope.partition("|")
+    if set(granted.split()) != {SCOPE}:
+        raise KeapScopeError(
+            f"Keap granted “{granted or 'no'}” access where Onramp needs full access."
+        )
+
+
 def start_authorization(app: DeveloperApp) -> AuthorizationRequest:
     """Build the authorize URL with a fresh state and a PKCE S256 challenge."""
     client = WebApplicationClient(app.client_id)
@@ -91,6 +101,7 @@ def exchange_code(
         )
     tokens = _token_set(token)
     app_name_from_scope(tokens.scope)  # a grant that names no Keap app is of no use to Onramp
+    require_full_access(tokens.scope)
     return tokens
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -50,11 +50,14 @@ def _check_database() -> None:
 
 
 def _check_cache() -> None:
+    # Redis itself, not the default cache: that one falls back to the database while Redis is away
+    # (webapp/cache.py), and the probe is for telling an operator Redis is away.
+    store = caches["redis"] if "redis" in settings.CACHES else caches["default"]
     key = f"readyz:{uuid.uuid4().hex}"
-    cache.set(key, "1", timeout=10)
-    if cache.get(key) != "1":
+    store.set(key, "1", timeout=10)
+    if store.get(key) != "1":
         raise RuntimeError("the cache did not return what was just stored")
-    cache.delete(key)
+    store.delete(key)
 
 
 def _check_broker() -> None:
