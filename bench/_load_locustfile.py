@@ -2,7 +2,7 @@
 
 Run by bench/load.py in a process of its own (locust's gevent monkey-patching stays out of the
 process that set up Django). Reads the seeded customers from the JSON file named by
-ONRAMP_LOAD_CUSTOMERS: [{"email", "password", "connection"}].
+ONRAMP_LOAD_CUSTOMERS: [{"email", "password", "connection", "session"}].
 
 Sign-ins are paced: allauth allows 30 login POSTs a minute per client IP, and every simulated
 customer here comes from 127.0.0.1. Each customer signs in once when it starts and then browses,
@@ -31,10 +31,13 @@ from urllib.parse import urlsplit
 
 import gevent
 from locust import FastHttpUser, between, task
+from requests.cookies import create_cookie
 
 CUSTOMERS = json.loads(Path(os.environ["ONRAMP_LOAD_CUSTOMERS"]).read_text())
 _next_customer = itertools.cycle(CUSTOMERS)
 SIGNINS_PER_MINUTE = int(os.environ.get("ONRAMP_LOAD_SIGNINS_PER_MINUTE", "24"))
+# Customers start signed in (ONRAMP_LOAD_SIGNED_IN=1), with the sessions bench/_stack.py made.
+SIGNED_IN = os.environ.get("ONRAMP_LOAD_SIGNED_IN") == "1"
 _signins: deque[float] = deque()
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 HTMX = {"HX-Request": "true"}
@@ -80,6 +83,16 @@ class Customer(FastHttpUser):
         self.client.cookiejar.set_policy(LoopbackIsSecure())
         self.customer = next(_next_customer)
         self.pk = self.customer["connection"]
+        if SIGNED_IN:  # arrives with the session a sign-in left
+            self.client.cookiejar.set_cookie(
+                create_cookie(
+                    "sessionid",
+                    self.customer["session"],
+                    domain=urlsplit(self.host).hostname,
+                    secure=True,
+                )
+            )
+            return
         _take_signin_slot(wait=True)
         self.sign_in()
 

@@ -203,7 +203,10 @@ class Stack:
                         ),
                         requested_by=user,
                     )
-            seeded.append({"email": email, "password": PASSWORD, "connection": connection.pk})
+            seeded.append({
+                "email": email, "password": PASSWORD, "connection": connection.pk,
+                "session": signed_in_session(user),
+            })  # fmt: skip
         recorder.flush()
         return seeded
 
@@ -211,3 +214,17 @@ class Stack:
         path = self.workdir / name
         path.write_text(json.dumps(data))
         return path
+
+
+def signed_in_session(user) -> str:
+    """A session as a sign-in leaves it (in the database), for customers who arrive signed in."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return str(session.session_key)

@@ -5,8 +5,9 @@ collected for whitenoise) on a free loopback port, on PostgreSQL and Redis (see 
 the databases it creates, flushes and drops) and the Keap sandbox. Seeds --customers customers,
 each with a connection whose contacts were synced from the sandbox and with a few completed goals.
 Then runs locust headless (bench/_load_locustfile.py, in its own process) with --users users for
---seconds: sign in (login form + credentials with CSRF), then the dashboard, the connection page
-and its htmx panels (sync progress, contacts page and search, usage, goals).
+--seconds: sign in (login form + credentials with CSRF; with --signed-in they arrive signed in),
+then the dashboard, the connection page and its htmx panels (sync progress, contacts page and
+search, usage, goals). tests/test_load.py runs it in CI: 50 signed-in users for 30 s, no errors.
 
 Prints per-page requests per second and latency percentiles; the last line is a JSON object:
 {"duration_s", "users", "gunicorn_workers", "requests", "pages": {name: {"requests", "rps",
@@ -41,7 +42,7 @@ LOCUSTFILE = ROOT / "bench" / "_load_locustfile.py"
 
 
 def start_gunicorn(stack: Stack, workers: int) -> subprocess.Popen:
-    """gunicorn as the Dockerfile runs it (sync workers), on this run's loopback port."""
+    """gunicorn as the Dockerfile runs it (gthread, 8 threads a worker), on this run's port."""
     log = open(stack.workdir / "gunicorn.log", "ab")  # noqa: SIM115 (lives as long as the server)
     process = subprocess.Popen(
         [
@@ -53,6 +54,10 @@ def start_gunicorn(stack: Stack, workers: int) -> subprocess.Popen:
             f"127.0.0.1:{stack.web_port}",
             "--workers",
             str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
             "--access-logfile",
             str(stack.workdir / "access.log"),
         ],
@@ -93,13 +98,20 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def run_locust(
-    stack: Stack, customers_file: Path, *, users: int, seconds: int, sign_ins_per_minute: int
+    stack: Stack,
+    customers_file: Path,
+    *,
+    users: int,
+    seconds: int,
+    sign_ins_per_minute: int,
+    signed_in: bool = False,
 ) -> Path:
     prefix = stack.workdir / "locust"
     env = {
         **os.environ,
         "ONRAMP_LOAD_CUSTOMERS": str(customers_file),
         "ONRAMP_LOAD_SIGNINS_PER_MINUTE": str(sign_ins_per_minute),
+        "ONRAMP_LOAD_SIGNED_IN": "1" if signed_in else "0",
         "PYTHONPATH": str(ROOT),
     }
     subprocess.run(
@@ -181,6 +193,12 @@ def main() -> None:
         default=24,
         help="sign-in budget, kept under allauth's per-IP login limit (30 a minute)",
     )
+    parser.add_argument(
+        "--signed-in",
+        action="store_true",
+        help="customers arrive signed in (sessions made as a sign-in makes them), so every user "
+        "browses from the first second whatever the sign-in limit",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and temp files")
     args = parser.parse_args()
 
@@ -205,6 +223,7 @@ def main() -> None:
                 users=args.users,
                 seconds=args.seconds,
                 sign_ins_per_minute=args.sign_ins_per_minute,
+                signed_in=args.signed_in,
             )
         finally:
             server.terminate()
