@@ -23,7 +23,7 @@ PRODUCTION_ENV = {
     "KEAP_API_URL": "https://api.infusionsoft.com/crm",
     # This machine's Redis, a database no test flushes; the cache falls back to the database
     # where no Redis answers (webapp/cache.py).
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "REDIS_URL": "redis://127.0.0.1:6379/11",
 }
 
 
