@@ -8,14 +8,20 @@ keep guessing for ever.
 
 import re
 
+import pyotp
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from tests.conftest import STAFF_TOTP_SECRET
+
 pytestmark = pytest.mark.django_db
 
 THROTTLED = "Too many failed login attempts"
+AUTHENTICATE = "/accounts/2fa/authenticate/"
+ACTIVATE = "/accounts/2fa/totp/activate/"
 
 
 def _failed_login_limits() -> dict[str, int]:
@@ -101,4 +107,53 @@ def test_a_successful_sign_in_does_not_reset_an_addresss_failed_count(
     assert _sign_in(client, other_customer.email, password).status_code == 302
     assert _signed_in(client)
     # ...and is still refused at the same count as before.
+    _assert_failing_once_more_from_this_address_is_the_last(client, owner, password)
+
+
+@pytest.fixture
+def own_account_with_authenticator(other_customer):
+    TOTP.activate(other_customer, STAFF_TOTP_SECRET)
+    return other_customer
+
+
+def test_a_two_factor_sign_in_does_not_reset_an_addresss_failed_count(
+    client, owner, own_account_with_authenticator, password
+):
+    _fail_all_but_once_from_this_address(client)
+
+    _sign_in(client, own_account_with_authenticator.email, password)
+    code = client.post(AUTHENTICATE, {"code": pyotp.TOTP(STAFF_TOTP_SECRET).now()})
+    assert code.status_code == 302
+    assert _signed_in(client)
+
+    _assert_failing_once_more_from_this_address_is_the_last(client, owner, password)
+
+
+def test_a_two_factor_reauthentication_does_not_reset_an_addresss_failed_count(
+    client, owner, own_account_with_authenticator, password
+):
+    client.force_login(
+        own_account_with_authenticator, backend="django.contrib.auth.backends.ModelBackend"
+    )
+    _fail_all_but_once_from_this_address(Client())
+
+    code = pyotp.TOTP(STAFF_TOTP_SECRET).now()
+    assert client.post(reverse("mfa_reauthenticate"), {"code": code}).status_code == 302
+
+    _assert_failing_once_more_from_this_address_is_the_last(client, owner, password)
+
+
+def test_setting_up_an_authenticator_app_does_not_reset_an_addresss_failed_count(
+    client, owner, other_customer, password
+):
+    _sign_in(client, other_customer.email, password)
+    client.post(reverse("account_reauthenticate"), {"password": password})
+    page = client.get(ACTIVATE).content.decode()
+    secret = re.search(r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"', page)
+    assert secret, "the activation page shows no secret"
+    _fail_all_but_once_from_this_address(Client())
+
+    activated = client.post(ACTIVATE, {"code": pyotp.TOTP(secret[1]).now()})
+    assert activated.status_code == 302, activated.content.decode()
+
     _assert_failing_once_more_from_this_address_is_the_last(client, owner, password)
