@@ -50,6 +50,7 @@ def enforcing(sandbox):
 
 
 def test_by_default_a_challenge_is_ignored_as_keap_ignores_it(sandbox):
+    sandbox.reset_settings()  # other tests on this sandbox may have turned it on
     assert sandbox.settings()["enforce_pkce"] is False
     code = _code(sandbox, _s256(secrets.token_urlsafe(48)))
     assert _exchange(sandbox, code, None).status_code == 200
