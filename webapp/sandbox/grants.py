@@ -39,7 +39,8 @@ class TokenError(Exception):
 
 INVALID_CODE = ("invalid_grant", "Invalid authorization code")
 # Behind the `enforce_pkce` switch (Keap has no PKCE): RFC 7636 §4.6 answers a verifier that does
-# not match with invalid_grant, the error Keap's gateway uses for a bad grant (docs/keap/API.md §1.7).
+# not match with invalid_grant, as the sandbox answers any other bad code (what Keap itself answers
+# for a bad code is unconfirmed, docs/keap/API.md §1.7).
 MISSING_VERIFIER = ("invalid_grant", "code_verifier is required")
 WRONG_VERIFIER = ("invalid_grant", "code_verifier does not match the code_challenge")
 # RFC 7636 §4.1: 43 to 128 characters, unreserved ones only.
