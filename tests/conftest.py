@@ -170,6 +170,10 @@ def point_onramp_at(sandbox, settings):
 
     DeveloperApp.objects.filter(client_id=sandbox.client_id).delete()  # made again from settings
     sandbox.reset_settings()
+    # Keap ignores PKCE; the sandbox enforces it here, so every connect in the suite proves that
+    # Onramp's challenge and verifier are right.
+    sandbox.set_settings(enforce_pkce=True)
+    sandbox.clear_code_exchanges()
     sandbox.clear_faults()
     sandbox.clear_hook_faults()
     sandbox.delete_all_hooks()
@@ -180,7 +184,8 @@ def point_onramp_at(sandbox, settings):
 
 @pytest.fixture
 def keap(sandbox, settings):
-    """The session's Keap sandbox, with Onramp pointed at it and its switches at their defaults."""
+    """The session's Keap sandbox, with Onramp pointed at it and its switches at their defaults,
+    but for PKCE, which it enforces."""
     return point_onramp_at(sandbox, settings)
 
 

@@ -425,6 +425,12 @@ ALLAUTH_TRUSTED_CLIENT_IP_HEADER = os.environ.get("TRUSTED_CLIENT_IP_HEADER") or
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Onramp"
 MFA_ADAPTER = "webapp.accounts.adapter.MFAAdapter"  # secrets sealed with TOKEN_ENCRYPTION_KEYS
+# A right two-factor code takes back only its own attempt, never the address's failed sign-ins.
+MFA_FORMS = {
+    "authenticate": "webapp.accounts.forms.AuthenticateForm",
+    "reauthenticate": "webapp.accounts.forms.ReauthenticateForm",
+    "activate_totp": "webapp.accounts.forms.ActivateTOTPForm",
+}
 # Sign in with Keap (webapp/keap_signin): the provider's credentials are the Keap developer app's.
 SOCIALACCOUNT_ADAPTER = "webapp.keap_signin.adapter.SocialAccountAdapter"
 SOCIALACCOUNT_STORE_TOKENS = False  # Onramp seals them on the connection instead

@@ -4,11 +4,13 @@ import logging
 from datetime import timedelta
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.urls import reverse
 from django.utils import timezone
 from django.views.debug import ExceptionReporter
 from requests_oauthlib import OAuth2Session
 
+from tests.conftest import STAFF_TOTP_SECRET
 from webapp.connections.models import KeapConnection
 from webapp.connections.tokens import fresh_access_token
 from webapp.keap import oauth
@@ -160,3 +162,34 @@ def test_exception_chains_from_the_token_endpoint_hide_library_frames():
     assert "guarded" in frames and "library_code" not in frames
     assert (failure.status, str(failure)) == (400, "refused")
     assert secret not in _error_page(failure)
+
+
+def test_no_admin_page_shows_a_two_factor_secret(staff_client, staff):
+    totp = Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP)
+    codes = Authenticator.objects.get(user=staff, type=Authenticator.Type.RECOVERY_CODES)
+    secrets = {
+        "TOTP secret": STAFF_TOTP_SECRET,
+        "sealed TOTP secret": totp.data["secret"],
+        "sealed recovery seed": codes.data["seed"],
+        **{f"recovery code {i}": code for i, code in enumerate(codes.wrap().get_unused_codes())},
+    }
+    pages = [reverse("admin:mfa_authenticator_changelist")]
+    for authenticator in (totp, codes):
+        pages += [
+            reverse(f"admin:mfa_authenticator_{view}", args=[authenticator.pk])
+            for view in ("change", "history", "delete")
+        ]
+    for url in pages:
+        page = staff_client.get(url)
+        assert page.status_code == 200, url
+        body = page.content.decode()
+        assert staff.email in body, url  # the page is about staff's authenticators
+        assert "enc1:" not in body and 'name="data"' not in body, url
+        _assert_absent(body, secrets)
+
+    # Nor can the admin write one: its form has no field for it, and no change is accepted.
+    change = reverse("admin:mfa_authenticator_change", args=[totp.pk])
+    posted = staff_client.post(change, {"data": '{"secret": "forged"}', "type": "totp"})
+    assert posted.status_code == 403
+    totp.refresh_from_db()
+    assert totp.data["secret"] == secrets["sealed TOTP secret"]

@@ -1,11 +1,13 @@
 """No admin page and no staff page renders a token or a client secret, plain or sealed."""
 
 import pytest
+from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialApp
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.conftest import STAFF_TOTP_SECRET
 from tests.factories import ConnectionFactory
 from tests.operations.conftest import calls, record
 from webapp.connections.models import ConnectionEvent
@@ -22,7 +24,7 @@ SOCIAL_SECRET = "plain-social-secret-55d0ee"
 
 
 @pytest.fixture
-def secrets(db, earlier_today):
+def secrets(db, earlier_today, staff):
     app = DeveloperApp(name="Secretive", client_id="secretive-client")
     app.set_client_secret(CLIENT_SECRET)
     app.apply_preset("keap_oauth_today")
@@ -44,7 +46,14 @@ def secrets(db, earlier_today):
     sealed = [connection.access_token_sealed, connection.refresh_token_sealed,
               app.client_secret_sealed]  # fmt: skip
     assert all(sealed)
-    return [ACCESS, REFRESH, CLIENT_SECRET, SOCIAL_SECRET, *sealed]
+    # Staff's authenticator app and recovery codes, sealed as stored and as their owner sees them.
+    two_factor = [STAFF_TOTP_SECRET]
+    for authenticator in Authenticator.objects.filter(user=staff):
+        two_factor += [value for value in authenticator.data.values() if isinstance(value, str)]
+        if authenticator.type == Authenticator.Type.RECOVERY_CODES:
+            two_factor += authenticator.wrap().get_unused_codes()
+    assert len(two_factor) > 3
+    return [ACCESS, REFRESH, CLIENT_SECRET, SOCIAL_SECRET, *sealed, *two_factor]
 
 
 def _admin_pages() -> list[str]:

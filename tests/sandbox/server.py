@@ -221,6 +221,17 @@ class SandboxServer:
     def clear_goal_achievements(self) -> None:
         self._control("DELETE", "goals/achievements")
 
+    def code_exchanges(self) -> list[dict]:
+        """Every authorization-code exchange the token endpoint received, oldest first: what the
+        authorization request carried (`authorize`: redirect_uri, state, code_challenge,
+        code_challenge_method; null for a code never issued), the token request's `redirect_uri`
+        and `code_verifier_s256` (the S256 of the verifier it sent, "" for none), and `error`
+        ("" when tokens were issued)."""
+        return self._control("GET", "oauth/exchanges")["exchanges"]
+
+    def clear_code_exchanges(self) -> None:
+        self._control("DELETE", "oauth/exchanges")
+
     def reset_quota(self) -> None:
         """Forget every quota window and day count."""
         self._control("POST", "quota/reset")

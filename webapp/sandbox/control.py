@@ -22,6 +22,7 @@ from webapp.sandbox.locking import write_lock
 from webapp.sandbox.models import (
     AccessToken,
     ApiKey,
+    CodeExchange,
     Contact,
     DeveloperApp,
     Fault,
@@ -271,6 +272,37 @@ def achievements(request: HttpRequest) -> JsonResponse:
             ]
         }
     )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "DELETE"])
+def code_exchanges(request: HttpRequest) -> JsonResponse:
+    """GET every authorization-code exchange received, oldest first; DELETE forgets them."""
+    rows = CodeExchange.objects.select_related("code").order_by("pk")
+    if request.method == "DELETE":
+        rows.delete()
+        return JsonResponse({"exchanges": []})
+    return JsonResponse({"exchanges": [_exchange_json(row) for row in rows]})
+
+
+def _exchange_json(row: CodeExchange) -> dict[str, Any]:
+    # `authorize` is what the authorization request that issued the code carried (null for a code
+    # the sandbox never issued); the rest is what the token request sent.
+    code = row.code
+    return {
+        "authorize": None
+        if code is None
+        else {
+            "redirect_uri": code.redirect_uri,
+            "state": code.state,
+            "code_challenge": code.code_challenge,
+            "code_challenge_method": code.code_challenge_method,
+        },
+        "redirect_uri": row.redirect_uri,
+        "code_verifier_s256": row.code_verifier_s256,
+        "error": row.error,
+        "time": row.created_at.isoformat(),
+    }
 
 
 APP_NAME = re.compile(r"^[a-z0-9]{2,40}$")

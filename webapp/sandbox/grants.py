@@ -4,6 +4,10 @@ Workflow functions used by the OAuth views and the gateway. Every secret is hand
 stored only as its digest.
 """
 
+import base64
+import hashlib
+import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +19,7 @@ from webapp.sandbox.credentials import digest, new_secret
 from webapp.sandbox.models import (
     AccessToken,
     AuthorizationCode,
+    CodeExchange,
     DeveloperApp,
     Grant,
     KeapUser,
@@ -33,6 +38,13 @@ class TokenError(Exception):
 
 
 INVALID_CODE = ("invalid_grant", "Invalid authorization code")
+# Behind the `enforce_pkce` switch (Keap has no PKCE): RFC 7636 §4.6 answers a verifier that does
+# not match with invalid_grant, as the sandbox answers any other bad code (what Keap itself answers
+# for a bad code is unconfirmed, docs/keap/API.md §1.7).
+MISSING_VERIFIER = ("invalid_grant", "code_verifier is required")
+WRONG_VERIFIER = ("invalid_grant", "code_verifier does not match the code_challenge")
+# RFC 7636 §4.1: 43 to 128 characters, unreserved ones only.
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 # The current gateway's wording for a reused, rotated or expired refresh token
 # (docs/keap/API.md §1.7), and the Mashery-era one behind the `refresh_error` switch.
 INVALID_REFRESH = ("invalid_request", "Invalid Refresh Token")
@@ -59,6 +71,7 @@ def issue_code(
     tenant: Tenant,
     keap_user: KeapUser,
     redirect_uri: str,
+    state: str | None = None,
     code_challenge: str = "",
     code_challenge_method: str = "",
 ) -> str:
@@ -71,6 +84,7 @@ def issue_code(
         tenant=tenant,
         keap_user=keap_user,
         redirect_uri=redirect_uri,
+        state=(state or "")[:256],
         code_challenge=code_challenge[:200],
         code_challenge_method=code_challenge_method[:10],
         created_at=now,
@@ -79,19 +93,58 @@ def issue_code(
     return code
 
 
-def exchange_code(*, developer_app: DeveloperApp, code: str, redirect_uri: str) -> TokenPair:
-    """Trade an authorization code for a token pair; raise TokenError when it can't be used."""
+def s256(code_verifier: str) -> str:
+    """PKCE's S256 transform: BASE64URL(SHA256(verifier)) without padding (RFC 7636 §4.2)."""
+    hashed = hashlib.sha256(code_verifier.encode("ascii", errors="replace")).digest()
+    return base64.urlsafe_b64encode(hashed).rstrip(b"=").decode()
+
+
+def exchange_code(
+    *, developer_app: DeveloperApp, code: str, redirect_uri: str, code_verifier: str = ""
+) -> TokenPair:
+    """Trade an authorization code for a token pair; raise TokenError when it can't be used.
+
+    Every attempt is recorded (CodeExchange), answered or refused.
+    """
+    row = (
+        AuthorizationCode.objects.select_related("tenant")
+        .filter(code_digest=digest(code), developer_app=developer_app)
+        .first()
+    )
+    error = ""
+    try:
+        return _redeem(
+            row, developer_app=developer_app, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+    except TokenError as exc:
+        error = exc.description
+        raise
+    finally:
+        CodeExchange.objects.create(
+            code=row,
+            redirect_uri=redirect_uri,
+            code_verifier_s256=s256(code_verifier) if code_verifier else "",
+            error=error,
+            created_at=clock.now(),
+        )
+
+
+def _redeem(
+    row: AuthorizationCode | None,
+    *,
+    developer_app: DeveloperApp,
+    redirect_uri: str,
+    code_verifier: str,
+) -> TokenPair:
     now = clock.now()
     replayed = None
     with transaction.atomic():
-        row = (
-            AuthorizationCode.objects.select_related("tenant")
-            .filter(code_digest=digest(code), developer_app=developer_app)
-            .first()
-        )
         if row is not None and row.used_at is not None:
             replayed = row
         elif row is not None and row.expires_at > now and row.redirect_uri == redirect_uri:
+            # Checked before the claim: a wrong verifier does not spend the code, so whoever holds
+            # the right one (the browser that asked for it) can still redeem it.
+            _check_pkce(row, code_verifier)
             # The conditional update is the claim: of two concurrent exchanges only one wins.
             if AuthorizationCode.objects.filter(pk=row.pk, used_at__isnull=True).update(
                 used_at=now
@@ -109,6 +162,19 @@ def exchange_code(*, developer_app: DeveloperApp, code: str, redirect_uri: str) 
             # RFC 6749 4.1.2: a code used twice may have leaked; revoke what it produced.
             _revoke_descendants(replayed)
     raise TokenError(*INVALID_CODE)
+
+
+def _check_pkce(row: AuthorizationCode, code_verifier: str) -> None:
+    """With `enforce_pkce` on, a code issued for a code_challenge needs its verifier (S256 only)."""
+    if not row.code_challenge or not switches.current()["enforce_pkce"]:
+        return
+    if not code_verifier:
+        raise TokenError(*MISSING_VERIFIER)
+    matches = row.code_challenge_method == "S256" and hmac.compare_digest(
+        s256(code_verifier).encode(), row.code_challenge.encode()
+    )
+    if not VERIFIER.fullmatch(code_verifier) or not matches:
+        raise TokenError(*WRONG_VERIFIER)
 
 
 def refresh(*, developer_app: DeveloperApp, refresh_token: str) -> TokenPair:

@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from webapp.sandbox import grants
+from webapp.sandbox import grants, switches
 from webapp.sandbox.models import DeveloperApp, KeapUser, RequestCount
 from webapp.sandbox.seed import DEMO_PASSWORD
 
@@ -114,7 +114,12 @@ def _exchange(request: HttpRequest, developer_app: DeveloperApp) -> grants.Token
     redirect_uri = request.POST.get("redirect_uri", "")
     if not code or not redirect_uri:
         raise grants.TokenError("invalid_request", "code and redirect_uri are required")
-    return grants.exchange_code(developer_app=developer_app, code=code, redirect_uri=redirect_uri)
+    return grants.exchange_code(
+        developer_app=developer_app,
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=request.POST.get("code_verifier", ""),
+    )
 
 
 def _refresh(request: HttpRequest, developer_app: DeveloperApp) -> grants.TokenPair:
@@ -199,12 +204,22 @@ def _parse_authorize(request: HttpRequest) -> AuthorizeRequest | HttpResponse:
             error="invalid_scope",
             error_description="Only scope=full is supported",
         )
+    code_challenge = query.get("code_challenge", "")
+    code_challenge_method = query.get("code_challenge_method", "")
+    if code_challenge and code_challenge_method != "S256" and switches.current()["enforce_pkce"]:
+        # RFC 7636 §4.4.1: a transformation the server does not support is invalid_request.
+        return _redirect(
+            redirect_uri,
+            state,
+            error="invalid_request",
+            error_description="code_challenge_method must be S256",
+        )
     return AuthorizeRequest(
         developer_app=developer_app,
         redirect_uri=redirect_uri,
         state=state,
-        code_challenge=query.get("code_challenge", ""),
-        code_challenge_method=query.get("code_challenge_method", ""),
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
     )
 
 
@@ -227,6 +242,7 @@ def _decide(request: HttpRequest, parsed: AuthorizeRequest, keap_user: KeapUser)
         tenant=tenant,
         keap_user=keap_user,
         redirect_uri=parsed.redirect_uri,
+        state=parsed.state,
         code_challenge=parsed.code_challenge,
         code_challenge_method=parsed.code_challenge_method,
     )

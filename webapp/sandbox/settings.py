@@ -162,6 +162,9 @@ SANDBOX_DEFAULTS = {
     # Keap's older docs show `?access_token=<token>` on REST and XML-RPC, and older clients send
     # nothing else (docs/keap/API.md §2.1, §3.3).
     "query_access_token": os.environ.get("SANDBOX_QUERY_ACCESS_TOKEN", "1") == "1",
+    # Keap ignores PKCE (docs/keap/API.md §1.2). On, a code whose authorization request carried a
+    # code_challenge is exchanged only with the code_verifier whose S256 matches it.
+    "enforce_pkce": os.environ.get("SANDBOX_ENFORCE_PKCE", "0") == "1",
     # REST hooks (docs/keap/API.md §2.5): Keap's delivery policy. The first attempt comes 30-60 s after a
     # change; a failed attempt is retried 30-60 s, 5 min and 30 min later (four attempts); an
     # attempt fails with no answer in 30 s. Tests and benchmarks shorten these at run time.

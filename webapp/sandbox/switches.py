@@ -90,6 +90,9 @@ VALIDATORS: dict[str, Callable[[Any], Any]] = {
     # true: an access token in the query string (`?access_token=`) authenticates like a Bearer
     # header, as in Keap's older docs; false: only headers do.
     "query_access_token": _boolean,
+    # true: PKCE (RFC 7636) with S256 only, for codes whose authorization request sent a
+    # code_challenge; false: challenges are ignored, as Keap ignores them.
+    "enforce_pkce": _boolean,
     # REST hook delivery (hooks.py, deliverer.py). A min above its max is read as the same range.
     "hook_first_delay_min_seconds": _seconds,
     "hook_first_delay_max_seconds": _seconds,

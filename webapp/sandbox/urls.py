@@ -92,6 +92,7 @@ urlpatterns = [
     path("sandbox/api/faults", control.faults_view, name="control_faults"),
     path("sandbox/api/quota/reset", control.quota_reset, name="control_quota_reset"),
     path("sandbox/api/goals/achievements", control.achievements, name="control_achievements"),
+    path("sandbox/api/oauth/exchanges", control.code_exchanges, name="control_code_exchanges"),
     path("sandbox/api/tenants", control.create_tenant, name="control_create_tenant"),
     path(
         "sandbox/api/tenants/<str:app_name>/revoke",

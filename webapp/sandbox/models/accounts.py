@@ -140,8 +140,9 @@ class AuthorizationCode(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE)
     keap_user = models.ForeignKey(KeapUser, on_delete=models.CASCADE)
     redirect_uri = models.TextField()
-    # Recorded but not enforced: Keap documents no PKCE (docs/keap/API.md §1.2). Kept so a switch
-    # can enforce.
+    # What the authorization request carried, for the record the controls show. Keap documents no
+    # PKCE (docs/keap/API.md §1.2): the challenge is checked only behind the `enforce_pkce` switch.
+    state = models.CharField(max_length=256, blank=True)
     code_challenge = models.CharField(max_length=200, blank=True)
     code_challenge_method = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField()
@@ -151,6 +152,23 @@ class AuthorizationCode(models.Model):
     def __str__(self) -> str:
         # Never the code itself (only its digest is stored anyway).
         return f"code #{self.pk} for tenant {self.tenant_id}"
+
+
+class CodeExchange(models.Model):
+    """One authorization-code exchange the token endpoint received, and how it was answered.
+
+    Simulator-only, so tests can see what a client really sent. The verifier is kept only as its
+    S256 transform, the value PKCE compares with the challenge, never as sent.
+    """
+
+    code = models.ForeignKey(AuthorizationCode, null=True, blank=True, on_delete=models.SET_NULL)
+    redirect_uri = models.TextField(blank=True)
+    code_verifier_s256 = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"code exchange #{self.pk}"
 
 
 class GrantQuerySet(models.QuerySet["Grant"]):
