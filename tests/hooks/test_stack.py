@@ -5,7 +5,13 @@ import pytest
 
 from tests.factories import UserFactory
 from tests.hooks.conftest import QUICK_HOOKS, keap_contacts, wait_for
-from tests.workers.stack import browser_connects, browser_signs_in, csrf, running_stack
+from tests.workers.stack import (
+    browser_connects,
+    browser_signs_in,
+    csrf,
+    running_stack,
+    verified_subscriptions,
+)
 from webapp.keap.results import parse_timestamp
 from webapp.sync.models import Contact, SyncRun
 
@@ -28,11 +34,7 @@ def test_keap_pushes_changes_through_web_worker_and_beat_until_disconnect(stack,
     _, _, callback = browser_connects(stack, browser, keap, tenant)
     assert callback.status_code == 200 and tenant in callback.text
 
-    subscriptions = wait_for(
-        lambda: [s for s in keap.hooks(tenant) if s["status"] == "Verified"] if len(
-            [s for s in keap.hooks(tenant) if s["status"] == "Verified"]) == 3 else None,
-        what="three verified subscriptions", timeout=60,
-    )  # fmt: skip
+    subscriptions = verified_subscriptions(keap, tenant, timeout=60)
     assert sorted(s["eventKey"] for s in subscriptions) == [
         "contact.add", "contact.delete", "contact.edit",
     ]  # fmt: skip

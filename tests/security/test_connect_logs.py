@@ -8,7 +8,12 @@ import pytest
 
 from tests.factories import UserFactory
 from tests.hooks.conftest import QUICK_HOOKS, wait_for
-from tests.workers.stack import browser_connects, browser_signs_in, running_stack
+from tests.workers.stack import (
+    browser_connects,
+    browser_signs_in,
+    running_stack,
+    verified_subscriptions,
+)
 from webapp.connections.models import KeapConnection
 from webapp.sync.models import SyncRun
 
@@ -29,10 +34,7 @@ def test_no_state_code_token_or_secret_reaches_a_log_line(keap, settings, tmp_pa
             lambda: SyncRun.objects.filter(connection=connection, status="succeeded").exists(),
             what="the first sync", timeout=120,
         )  # fmt: skip
-        hooks = wait_for(
-            lambda: (found := keap.hooks(tenant)) and all(h["status"] == "Verified" for h in found)
-            and found, what="verified subscriptions", timeout=120,
-        )  # fmt: skip
+        hooks = verified_subscriptions(keap, tenant)
         keap.play(tenant, edits=2)  # a delivery reaches the hook URL
         wait_for(
             lambda: SyncRun.objects.filter(connection=connection, kind="changes").exists(),

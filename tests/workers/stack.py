@@ -71,3 +71,14 @@ def browser_connects(web: WebServer, browser: requests.Session, keap, tenant: st
     params = keap.consent(start.headers["Location"], app=tenant)
     callback = browser.get(f"{web.url}/connections/keap/callback", params=params, timeout=30)
     return start.headers["Location"], params, callback
+
+
+def verified_subscriptions(keap, tenant: str, *, timeout: float = 120) -> list[dict]:
+    """Wait until Keap holds the connection's three subscriptions, each Verified; return them."""
+    from tests.hooks.conftest import wait_for
+
+    def three() -> list[dict] | None:
+        verified = [s for s in keap.hooks(tenant) if s["status"] == "Verified"]
+        return verified if len(verified) == 3 else None
+
+    return wait_for(three, what="three verified subscriptions", timeout=timeout)
